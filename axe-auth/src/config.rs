@@ -39,8 +39,16 @@ pub enum RequiredPermissions {
 
 /// Settings of the JWKS cache. The defaults follow Microsoft's key-rollover
 /// guidance.
+///
+/// ```
+/// use std::time::Duration;
+/// let settings = axe_auth::JwksSettings {
+///     fetch_timeout: Duration::from_secs(3),
+///     ..Default::default()
+/// };
+/// # let _ = settings;
+/// ```
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct JwksSettings {
     /// How often known keys are refreshed in the background (default 1 h).
     pub refresh_interval: Duration,
