@@ -30,6 +30,7 @@ fn resource(tid: TenantId) -> ProtectedResource {
 }
 
 async fn whoami(p: Principal) -> String {
+    tracing::info!("handler runs");
     format!("{}/{}", p.tenant_id(), p.object_id())
 }
 
@@ -290,6 +291,16 @@ async fn no_token_reaches_a_log_line() {
     }
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("token refused"), "nothing logged: {logs}");
+    // The handler's log line sits inside the principal's span.
+    let handler_line = logs
+        .lines()
+        .find(|l| l.contains("handler runs"))
+        .expect("the handler logged");
+    assert!(
+        handler_line.contains("principal{tid=")
+            && handler_line.contains("oid=\"00000000-0000-4000-8000-0000000000a1\""),
+        "{handler_line}"
+    );
     for t in [&good, &bad, &expired] {
         for piece in t.split('.') {
             assert!(!logs.contains(piece), "a token segment reached the logs");

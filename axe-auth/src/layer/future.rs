@@ -7,6 +7,8 @@ use http::{Request, Response};
 use http_body_util::Full;
 use pin_project_lite::pin_project;
 use tower_service::Service;
+use tracing::Instrument as _;
+use tracing::instrument::Instrumented;
 
 use super::body::AuthBody;
 use super::service::reject;
@@ -41,7 +43,7 @@ pin_project! {
         },
         Calling {
             #[pin]
-            future: S::Future,
+            future: Instrumented<S::Future>,
         },
         Rejected {
             response: Option<Response<Full<Bytes>>>,
@@ -101,13 +103,15 @@ where
                     };
                     match outcome {
                         Ok(principal) => {
-                            tracing::debug!(
+                            // The span carries who is calling, never the token.
+                            let span = tracing::info_span!(
+                                "principal",
                                 tid = %principal.tenant_id(),
                                 oid = principal.object_id(),
-                                "token accepted"
                             );
+                            tracing::debug!(parent: &span, "token accepted");
                             req.extensions_mut().insert(principal);
-                            let future = inner.call(req);
+                            let future = inner.call(req).instrument(span);
                             this.state.set(State::Calling { future });
                         }
                         Err(error) => {
