@@ -124,13 +124,13 @@ where
                 }
                 StateProj::Calling { future } => {
                     let response = ready!(future.poll(cx))?;
-                    return Poll::Ready(Ok(response.map(AuthBody::inner)));
+                    return Poll::Ready(Ok(response.map(AuthBody::Left)));
                 }
                 StateProj::Rejected { response } => {
                     let Some(response) = response.take() else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    return Poll::Ready(Ok(response.map(AuthBody::rejection)));
+                    return Poll::Ready(Ok(response.map(AuthBody::Right)));
                 }
             }
         }

@@ -147,9 +147,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Inner { future } => future.poll(cx).map_ok(|r| r.map(AuthBody::inner)),
+            KindProj::Inner { future } => future.poll(cx).map_ok(|r| r.map(AuthBody::Left)),
             KindProj::Refused { response } => match response.take() {
-                Some(r) => Poll::Ready(Ok(r.map(AuthBody::rejection))),
+                Some(r) => Poll::Ready(Ok(r.map(AuthBody::Right))),
                 None => panic!("RequireScopeFuture polled after completion"),
             },
         }
