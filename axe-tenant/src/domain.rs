@@ -147,13 +147,7 @@ impl EmailAddress {
     /// whitespace or control characters, and a domain that
     /// [`DomainName::parse`] accepts.
     pub fn parse(input: &str) -> Result<Self, DomainError> {
-        let mut parts = input.split('@');
-        let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(DomainError::NotAnAddress);
-        };
-        if local.is_empty() || local.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(DomainError::LocalPart);
-        }
+        let (local, domain) = split_address(input)?;
         Ok(EmailAddress {
             local: local.into(),
             domain: DomainName::parse(domain)?,
@@ -200,6 +194,24 @@ pub fn normalize_domain(input: &str) -> Result<String, DomainError> {
         return Err(DomainError::Numeric);
     }
     Ok(ascii)
+}
+
+/// Splits and checks `local@domain` (the domain not yet normalized).
+fn split_address(input: &str) -> Result<(&str, &str), DomainError> {
+    let mut parts = input.split('@');
+    let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(DomainError::NotAnAddress);
+    };
+    if local.is_empty() || local.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(DomainError::LocalPart);
+    }
+    Ok((local, domain))
+}
+
+/// The normalized domain of an email address, with the checks of
+/// [`EmailAddress::parse`] and without keeping the (PII) local part.
+pub(crate) fn email_domain(input: &str) -> Result<String, DomainError> {
+    split_address(input).and_then(|(_, domain)| normalize_domain(domain))
 }
 
 /// `child` equals `parent` or ends with `.parent`. Both normalized.

@@ -50,7 +50,8 @@ use std::fmt;
 use axe_auth::{Principal, TenantId};
 
 use crate::config::{Customer, Customers};
-use crate::{CustomerId, EmailAddress, EntityId};
+use crate::domain::email_domain;
+use crate::{CustomerId, EntityId};
 
 /// The outcome of [`Customers::resolve`]. Anything but `Matched` must be
 /// refused (the [`TenantLayer`](crate::TenantLayer) answers 403).
@@ -236,8 +237,8 @@ impl EntitySignal {
 enum Email {
     /// No vouched email.
     None,
-    /// Vouched, domain owned by the tenant's customer.
-    Own(EmailAddress),
+    /// Vouched, domain (normalized) owned by the tenant's customer.
+    Own(String),
     /// Vouched, domain owned by this other customer (index).
     Foreign(usize),
     /// Vouched, domain owned by nobody.
@@ -268,14 +269,14 @@ impl Customers {
         let vouched = principal.email_domain_verified() == Some(true)
             || principal.email_verified() == Some(true);
         let email = match principal.email() {
-            Some(raw) if vouched => match EmailAddress::parse(raw) {
+            Some(raw) if vouched => match email_domain(raw) {
                 Err(_) => {
                     return unknown(UnknownReason::MalformedEmail {
                         customer: customer.id.clone(),
                     });
                 }
-                Ok(addr) => match self.domain_owner(addr.domain().as_str()) {
-                    Some(owner) if owner == ci => Email::Own(addr),
+                Ok(domain) => match self.domain_owner(&domain) {
+                    Some(owner) if owner == ci => Email::Own(domain),
                     Some(owner) => Email::Foreign(owner),
                     None => Email::Unclaimed,
                 },
@@ -305,7 +306,7 @@ impl Customers {
         };
 
         let own_domain = match &email {
-            Email::Own(addr) => Some(addr.domain().as_str()),
+            Email::Own(domain) => Some(domain.as_str()),
             _ => None,
         };
         match entity_for(customer, principal, own_domain) {
