@@ -3,6 +3,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use http::Response;
+use http_body_util::Either;
 use pin_project_lite::pin_project;
 
 use super::{TenantBody, TenantRejection};
@@ -50,7 +51,7 @@ where
         match self.project().state.project() {
             StateProj::Inner { future } => {
                 let res = ready!(future.poll(cx))?;
-                Poll::Ready(Ok(res.map(|body| TenantBody::Inner { body })))
+                Poll::Ready(Ok(res.map(Either::Left)))
             }
             StateProj::Rejected { rejection } => {
                 let rejection = rejection

@@ -1,6 +1,6 @@
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 
 use super::TenantBody;
 use crate::{ConflictReason, Resolution, RouteError, UnknownReason};
@@ -92,9 +92,8 @@ impl TenantRejection {
 
     /// The response, with the rejection in its extensions.
     pub fn into_http_response<B>(self) -> Response<TenantBody<B>> {
-        let mut res = Response::new(TenantBody::Rejection {
-            body: Full::new(Bytes::from(self.body_text())),
-        });
+        let mut res: Response<TenantBody<B>> =
+            Response::new(Either::Right(Full::new(Bytes::from(self.body_text()))));
         *res.status_mut() = self.status();
         res.headers_mut().insert(
             header::CONTENT_TYPE,
