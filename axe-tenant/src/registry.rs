@@ -85,7 +85,7 @@ impl CustomerRegistry {
         let path = path.as_ref();
         let name: Arc<str> = Arc::from(path.display().to_string());
         let bytes = std::fs::read(path).map_err(|e| config::io_error(&name, e))?;
-        let customers = config::parse_bytes(&bytes, &name).map_err(first)?;
+        let customers = config::parse_bytes(&bytes, &name).map_err(config::first)?;
         Ok(Self::build(
             customers,
             Some(path.to_owned()),
@@ -186,7 +186,7 @@ impl CustomerRegistry {
                         "customers.yaml refused; keeping the last good configuration",
                     );
                 }
-                Err(first(errors))
+                Err(config::first(errors))
             }
         }
     }
@@ -221,14 +221,6 @@ impl CustomerRegistry {
             .reload
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-fn first(mut errors: Vec<ConfigError>) -> ConfigError {
-    if errors.is_empty() {
-        config::no_source()
-    } else {
-        errors.swap_remove(0)
     }
 }
 

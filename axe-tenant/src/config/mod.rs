@@ -85,8 +85,9 @@ pub fn check(path: impl AsRef<Path>) -> Result<CheckReport, Vec<ConfigError>> {
     })
 }
 
-fn first(mut errors: Vec<ConfigError>) -> ConfigError {
-    // Validation never returns an empty list; keep a defined answer anyway.
+/// The first error by position. Validation never returns an empty list; an
+/// empty one still yields an error rather than a panic.
+pub(crate) fn first(mut errors: Vec<ConfigError>) -> ConfigError {
     if errors.is_empty() {
         return ConfigError::new(
             &Arc::from("customers.yaml"),
