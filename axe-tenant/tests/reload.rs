@@ -106,6 +106,8 @@ async fn watch_picks_up_changes_and_keeps_the_last_good() {
     assert_eq!(wait_for(3).await, 3);
 
     watch.stop();
+    // A reload already handed to the blocking pool may still finish; let it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     write_atomically(&path, &variant("delta"));
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(registry.generation(), 3);
