@@ -29,6 +29,18 @@ use crate::sql_text::SqlText;
 /// the same moment (roles are cluster-wide; the advisory lock is per database).
 const PROVISION_ATTEMPTS: usize = 3;
 
+/// Revokes `CREATE` on `public` from `PUBLIC` when it is granted and the owner role may (it
+/// owns `public`, e.g. as database owner). Concurrent `REVOKE`s of one ACL fail with "tuple
+/// concurrently updated", so the check comes first and the change runs under a database-wide
+/// advisory lock (key: the bytes `axe-isol` as a big-endian `i64`).
+const REVOKE_PUBLIC_CREATE: &str = ";\nDO $axe$ BEGIN \
+     IF EXISTS (SELECT 1 FROM pg_namespace n, aclexplode(n.nspacl) a \
+                WHERE n.nspname = 'public' AND a.grantee = 0 AND a.privilege_type = 'CREATE' \
+                  AND pg_has_role(n.nspowner, 'USAGE')) THEN \
+       PERFORM pg_advisory_xact_lock(7023474864601395052); \
+       REVOKE CREATE ON SCHEMA public FROM PUBLIC; \
+     END IF; END $axe$";
+
 /// The advisory lock key that [`Isolation::provision`], [`Isolation::migrate`] and
 /// [`Isolation::deprovision`] hold (transaction-scoped) while they work on `entity`.
 ///
@@ -161,12 +173,7 @@ impl Isolation {
             .ident(&role)
             .sql(" TO ")
             .ident(&self.inner.runtime_role)
-            .sql(
-                ";\nDO $axe$ BEGIN \
-                 IF EXISTS (SELECT 1 FROM pg_namespace \
-                            WHERE nspname = 'public' AND pg_has_role(nspowner, 'USAGE')) \
-                 THEN REVOKE CREATE ON SCHEMA public FROM PUBLIC; END IF; END $axe$",
-            );
+            .sql(REVOKE_PUBLIC_CREATE);
         sqlx::raw_sql(rights.build()).execute(&mut *tx).await?;
         tx.commit().await?;
 

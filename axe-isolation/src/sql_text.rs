@@ -29,7 +29,8 @@ impl SqlText {
         self
     }
 
-    /// Appends `ident` as a string literal: `'name'` (an [`Ident`] holds no quote).
+    /// Appends `ident` as a string literal: `'name'` (an [`Ident`] holds no quote; a quote
+    /// would be doubled anyway).
     pub(crate) fn literal(mut self, ident: &Ident) -> Self {
         self.0.push('\'');
         for c in ident.as_str().chars() {

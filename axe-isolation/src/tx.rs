@@ -22,7 +22,8 @@
 //!
 //! # How the scope is set, and why per transaction
 //!
-//! `begin` sends `BEGIN`, then one statement with two bind parameters:
+//! The first time an [`Isolation`] serves an entity, `begin` sends `BEGIN`, then one statement
+//! with two bind parameters, then the first-use checks (schema present, migrations current):
 //!
 //! ```sql
 //! SELECT set_config('role', $1, true), set_config('search_path', $2, true)
@@ -30,8 +31,25 @@
 //!
 //! `set_config('role', name, true)` is what `SET LOCAL ROLE name` does (the same setting, the
 //! same membership check, and it ends with the transaction); unlike `SET LOCAL ROLE` it takes
-//! the role as a bind parameter, and folding both settings into one statement saves a round
-//! trip. The search path is the entity schema then `pg_temp`, so `public` is never on it and a
+//! the role as a bind parameter. Errors there are precise: [`Error::UnknownEntity`],
+//! [`Error::NotProvisioned`], [`Error::SchemaBehind`].
+//!
+//! Once the entity has passed, later `begin`s fold everything into the `BEGIN` round trip, so a
+//! scoped transaction costs the same number of round trips as a plain one (sqlx cannot
+//! pipeline a bind-parameter statement behind `BEGIN`). One simple-protocol message:
+//!
+//! ```sql
+//! SET LOCAL ROLE "ent_acme_rw"; SET LOCAL search_path TO "ent_acme", pg_temp; BEGIN
+//! ```
+//!
+//! The `SET LOCAL`s run in the message's implicit transaction block and the final `BEGIN` makes
+//! it a regular transaction that keeps them; if a `SET` fails (the entity was deprovisioned by
+//! another process), only the implicit block aborts and the connection stays clean. The names
+//! in that text are generated from the validated [`EntityId`] (only `a-z`, `0-9`, `_`) and
+//! quoted, never taken from input; utility `SET`s also skip the planner, which a `SELECT
+//! set_config(…)` would not.
+//!
+//! The search path is the entity schema then `pg_temp`, so `public` is never on it and a
 //! temporary table cannot shadow an entity table.
 //!
 //! Both settings are *local*: PostgreSQL drops them at `COMMIT` or `ROLLBACK`, so a pooled
@@ -55,9 +73,24 @@ use crate::sql_text::SqlText;
 pub(crate) const SCOPE_SQL: &str =
     "SELECT set_config('role', $1, true), set_config('search_path', $2, true)";
 
-/// The search path of `entity`'s transactions: its schema, then `pg_temp`.
+/// The search path of `entity`'s transactions: its schema, then `pg_temp`, spelled as
+/// PostgreSQL shows it back (an [`crate::Ident`] never needs quotes inside a search path).
 pub(crate) fn search_path_of(entity: &EntityId) -> String {
-    format!("{}, pg_temp", entity.schema().quoted())
+    format!("{}, pg_temp", entity.schema())
+}
+
+/// The folded `BEGIN` of an entity already verified: one simple-protocol message, one round
+/// trip. The `SET LOCAL`s run first, in the message's implicit transaction block, and the final
+/// `BEGIN` turns that block into a regular transaction that keeps them (PostgreSQL includes
+/// earlier statements of the message retroactively). If a `SET` fails (the role vanished), the
+/// implicit block is simply aborted and the connection is left idle, not inside a failed
+/// transaction. Only generated, quoted names reach the text.
+pub(crate) fn scoped_begin_sql(entity: &EntityId, role: &crate::Ident) -> SqlText {
+    SqlText::new("SET LOCAL ROLE ")
+        .ident(role)
+        .sql("; SET LOCAL search_path TO ")
+        .ident(&entity.schema())
+        .sql(", pg_temp; BEGIN")
 }
 
 /// A transaction scoped to one entity: its role is the entity's role and its search path the
@@ -146,6 +179,37 @@ impl Isolation {
     /// - [`Error::Database`]: anything else, such as a pool timeout.
     pub async fn begin(&self, entity: &EntityId) -> Result<EntityTx, Error> {
         let role = self.role_of(entity);
+        let tx = if self.is_current(entity) {
+            match self
+                .inner
+                .runtime
+                .begin_with(scoped_begin_sql(entity, &role).build())
+                .await
+            {
+                Ok(tx) => tx,
+                Err(e) => {
+                    // Changed behind this process's back (deprovisioned?): verify again next time.
+                    self.mark_current(entity, false);
+                    return Err(self.scope_error(entity, e).await);
+                }
+            }
+        } else {
+            self.begin_first(entity, &role).await?
+        };
+        tracing::trace!(%entity, "entity transaction begun");
+        Ok(EntityTx {
+            tx,
+            entity: entity.clone(),
+        })
+    }
+
+    /// `begin` for an entity this `Isolation` has not verified yet: bind parameters, precise
+    /// errors, then the first-use checks.
+    async fn begin_first(
+        &self,
+        entity: &EntityId,
+        role: &crate::Ident,
+    ) -> Result<Transaction<'static, Postgres>, Error> {
         let mut tx = self.inner.runtime.begin().await?;
         let scoped = sqlx::query(SCOPE_SQL)
             .bind(role.as_str())
@@ -156,15 +220,9 @@ impl Isolation {
             drop(tx);
             return Err(self.scope_error(entity, e).await);
         }
-        if !self.is_current(entity) {
-            self.check_current(entity, &mut tx).await?;
-            self.mark_current(entity, true);
-        }
-        tracing::trace!(%entity, "entity transaction begun");
-        Ok(EntityTx {
-            tx,
-            entity: entity.clone(),
-        })
+        self.check_current(entity, &mut tx).await?;
+        self.mark_current(entity, true);
+        Ok(tx)
     }
 
     /// Explains a failed scope statement.
@@ -218,4 +276,21 @@ pub(crate) fn max_version_sql(schema: &crate::Ident, table: &crate::Ident) -> Sq
         .sql(".")
         .ident(table)
         .sql(" WHERE success")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folded_begin_text() -> Result<(), crate::NameError> {
+        let id = EntityId::new("acme")?;
+        let sql = scoped_begin_sql(&id, &id.default_role());
+        assert_eq!(
+            sql.as_str(),
+            "SET LOCAL ROLE \"ent_acme_rw\"; SET LOCAL search_path TO \"ent_acme\", pg_temp; BEGIN"
+        );
+        assert_eq!(search_path_of(&id), "ent_acme, pg_temp");
+        Ok(())
+    }
 }

@@ -56,7 +56,7 @@ async fn check_read(tx: &mut axe_isolation::EntityTx, entity: &str) -> Result<()
         user.ends_with(&format!("_ent_{entity}_rw")),
         "{entity} ran as {user}"
     );
-    prop_assert_eq!(path, format!("\"ent_{entity}\", pg_temp"));
+    prop_assert_eq!(path, format!("ent_{entity}, pg_temp"));
     Ok(())
 }
 

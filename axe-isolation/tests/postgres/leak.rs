@@ -52,7 +52,7 @@ async fn a_then_b_on_one_connection_each_sees_only_itself() -> TestResult {
             whoami(&mut tx).await?,
             (
                 isolation.role_of(&a).to_string(),
-                "\"ent_a\", pg_temp".to_owned()
+                "ent_a, pg_temp".to_owned()
             )
         );
         assert_eq!(owners(&mut tx).await?, ["a"]);
@@ -72,7 +72,7 @@ async fn a_then_b_on_one_connection_each_sees_only_itself() -> TestResult {
         whoami(&mut tx).await?,
         (
             isolation.role_of(&b).to_string(),
-            "\"ent_b\", pg_temp".to_owned()
+            "ent_b, pg_temp".to_owned()
         )
     );
     assert_eq!(owners(&mut tx).await?, ["b"]);
@@ -203,5 +203,44 @@ async fn a_plain_pool_connection_cannot_read_any_entity() -> TestResult {
         matches!(err, Err(axe_isolation::Error::PermissionDenied { .. })),
         "{err:?}"
     );
+    Ok(())
+}
+
+/// After the first `begin`, an entity's `begin` is folded into one round trip; it is scoped
+/// the same way, and if the entity vanished meanwhile (deprovisioned by another process) it
+/// fails with a named error and the one pooled connection stays usable, even without the guard.
+#[tokio::test]
+async fn the_folded_begin_is_scoped_and_survives_a_vanished_entity() -> TestResult {
+    let (f, isolation, pool) = one_connection(false).await?;
+    let (a, b) = (id("a"), id("b"));
+    for _ in 0..3 {
+        let mut tx = isolation.begin(&a).await?;
+        assert_eq!(
+            whoami(&mut tx).await?,
+            (
+                isolation.role_of(&a).to_string(),
+                "ent_a, pg_temp".to_owned()
+            )
+        );
+        assert_eq!(owners(&mut tx).await?, ["a"]);
+        tx.commit().await?;
+    }
+
+    // Another process drops `a`; this Isolation still believes it current.
+    let _ = f.isolation.deprovision(&a).await?;
+    let begun = isolation.begin(&a).await;
+    assert!(
+        matches!(begun, Err(axe_isolation::Error::UnknownEntity { .. })),
+        "{begun:?}"
+    );
+
+    let mut conn = pool.acquire().await?;
+    assert_eq!(whoami(&mut conn).await?.0, f.db.runtime_role().as_str());
+    // Answering at all proves it is not stuck inside a failed transaction.
+    sqlx::query("SELECT 1").execute(&mut *conn).await?;
+    drop(conn);
+    let mut tx = isolation.begin(&b).await?;
+    assert_eq!(owners(&mut tx).await?, ["b"]);
+    tx.commit().await?;
     Ok(())
 }

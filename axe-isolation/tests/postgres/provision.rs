@@ -179,3 +179,29 @@ async fn list_and_deprovision() -> TestResult {
     assert_eq!(n, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn many_entities_provision_concurrently_and_public_create_is_revoked() -> TestResult {
+    let db = TestDb::new().await?;
+    // As an older server would have it: anyone may create in public.
+    sqlx::raw_sql("GRANT CREATE ON SCHEMA public TO PUBLIC")
+        .execute(db.owner_pool())
+        .await?;
+    let isolation = db.isolation().await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let isolation = isolation.clone();
+        tasks.spawn(async move { isolation.provision(&id(&format!("e{i}"))).await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        assert!(done??.schema_created);
+    }
+    assert_eq!(isolation.list_entities().await?.len(), 8);
+    let public_create: bool =
+        sqlx::query_scalar("SELECT has_schema_privilege($1, 'public', 'CREATE')")
+            .bind(db.runtime_role().as_str())
+            .fetch_one(db.owner_pool())
+            .await?;
+    assert!(!public_create);
+    Ok(())
+}
