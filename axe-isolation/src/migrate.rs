@@ -11,10 +11,22 @@
 //!
 //! Each entity is migrated by the owner role in **one transaction**: a per-schema advisory lock
 //! (sqlx's own lock is one per database), the search path set to the entity's schema, then
-//! sqlx's migration machinery (the [`Migrate`](sqlx::migrate::Migrate) trait) with its bookkeeping table inside that schema
-//! (`"ent_<id>"."_sqlx_migrations"`), each migration in a savepoint. A failure rolls the whole
+//! sqlx's migration machinery (the [`Migrate`] trait) with its bookkeeping table inside that
+//! schema (`"ent_<id>"."_sqlx_migrations"`), each migration in a savepoint. A failure rolls the whole
 //! entity back to where it was, so running again resumes; other entities are not affected.
 //! After migrating, the entity role may read its bookkeeping table but not change it.
+//!
+//! Migration SQL can read two settings of that transaction: `current_setting('axe.entity')`
+//! (the entity id) and `current_setting('axe.entity_role')` (the entity's role, which depends
+//! on the [`RolePrefix`](crate::RolePrefix)), e.g. to narrow the table rights that the schema's
+//! default privileges gave:
+//!
+//! ```sql
+//! DO $$ BEGIN
+//!   EXECUTE format('REVOKE UPDATE, DELETE ON audit_log FROM %I',
+//!                  current_setting('axe.entity_role'));
+//! END $$;
+//! ```
 //!
 //! ```no_run
 //! # async fn run(isolation: axe_isolation::Isolation) -> Result<(), axe_isolation::Error> {
@@ -265,10 +277,15 @@ impl Isolation {
                 missing: "schema",
             });
         }
-        sqlx::query("SELECT set_config('search_path', $1, true)")
-            .bind(search_path_of(entity))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "SELECT set_config('search_path', $1, true), set_config('axe.entity', $2, true), \
+                    set_config('axe.entity_role', $3, true)",
+        )
+        .bind(search_path_of(entity))
+        .bind(entity.as_str())
+        .bind(role.as_str())
+        .execute(&mut *tx)
+        .await?;
 
         let mut sets = Vec::with_capacity(self.inner.migrations.len());
         for set in &self.inner.migrations {

@@ -70,7 +70,7 @@ pub struct TestDb {
 
 impl TestDb {
     /// Creates a fresh database, its roles and its pools (the runtime pool with the
-    /// [`guard`](crate::guard) installed).
+    /// [`guard`] installed).
     ///
     /// # Errors
     ///

@@ -183,7 +183,13 @@ async fn a_second_migration_set_keeps_its_own_table() -> TestResult {
         1,
         "audit".into(),
         MigrationType::Simple,
-        "CREATE TABLE audit_log (seq bigint PRIMARY KEY, what text NOT NULL)".into_sql_str(),
+        "CREATE TABLE audit_log (seq bigint PRIMARY KEY, what text NOT NULL); \
+         CREATE TABLE audit_meta AS SELECT current_setting('axe.entity') AS entity; \
+         DO $$ BEGIN \
+           EXECUTE format('REVOKE UPDATE, DELETE ON audit_log FROM %I', \
+                          current_setting('axe.entity_role')); \
+         END $$;"
+            .into_sql_str(),
         false,
     )])?
     .with_table(Ident::new("_audit_migrations")?);
@@ -200,9 +206,27 @@ async fn a_second_migration_set_keeps_its_own_table() -> TestResult {
     assert_eq!(tables, ["_sqlx_migrations", "_audit_migrations"]);
     assert_eq!(done.applied_count(), 3);
     let mut tx = isolation.begin(&a).await?;
-    sqlx::query("INSERT INTO audit_log VALUES (1, 'x')")
+    sqlx::query("INSERT INTO audit_log (seq, what) VALUES (1, 'x')")
         .execute(&mut *tx)
         .await?;
+    // The migration narrowed the entity role's rights with `axe.entity_role`.
+    let update = sqlx::query("UPDATE audit_log SET what = 'y'")
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::from);
+    assert!(
+        matches!(update, Err(Error::PermissionDenied { .. })),
+        "{update:?}"
+    );
+    drop(tx);
+    let mut tx = isolation.begin(&a).await?;
+    sqlx::query("INSERT INTO audit_log (seq, what) VALUES (1, 'x')")
+        .execute(&mut *tx)
+        .await?;
+    let stamped: String = sqlx::query_scalar("SELECT entity FROM audit_meta")
+        .fetch_one(&mut *tx)
+        .await?;
+    assert_eq!(stamped, "a");
     tx.commit().await?;
 
     let clash = db
