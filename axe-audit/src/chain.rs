@@ -19,7 +19,7 @@
 
 use axe_isolation::EntityId;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use sha2_v011::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::event::{Actor, AuditEvent, Outcome, Source, Target};

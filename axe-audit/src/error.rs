@@ -25,8 +25,53 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// Sealing or opening PII failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
     /// The event could not be serialized to canonical JSON (should not happen for the types
     /// of this crate).
     #[error("audit event cannot be canonicalized: {0}")]
     Canonical(String),
+}
+
+/// Why sealing or opening a PII value failed. Messages never hold key material or plaintext.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// The sealed bytes are not a sealed value (too short, unknown format version).
+    #[error("malformed sealed value: {0}")]
+    Format(#[from] crate::format::FormatError),
+    /// Authentication failed: the value was changed, truncated or extended, moved to another
+    /// row, column, table or entity, or sealed under another key.
+    #[error("sealed value failed authentication (tampered, moved, or wrong key)")]
+    Tampered,
+    /// The entity has no data key of that version: never created, or shredded.
+    #[error("no data key version {version} for entity {entity} (shredded or never created)")]
+    NoDataKey {
+        /// The entity.
+        entity: String,
+        /// The DEK version asked for.
+        version: u32,
+    },
+    /// A wrapped DEK names a master key version the provider does not hold.
+    #[error("master key version {0} is not available")]
+    UnknownMasterVersion(u32),
+    /// A wrapped DEK could not be unwrapped (wrong master key, or the row was changed).
+    #[error(
+        "data key version {version} of entity {entity} cannot be unwrapped (wrong master key?)"
+    )]
+    Unwrap {
+        /// The entity.
+        entity: String,
+        /// The DEK version.
+        version: u32,
+    },
+    /// A master key could not be loaded.
+    #[error("invalid master key from {source_name}: {reason}")]
+    InvalidMasterKey {
+        /// Where it came from (file path or variable name; never the key).
+        source_name: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }

@@ -7,15 +7,29 @@
 //! | [`event`] | [`NewEvent`] (what a caller records), [`AuditEvent`] (a recorded row) and their parts |
 //! | [`chain`] | the hash chain: canonical JSON (RFC 8785), `hash = SHA-256(prev_hash ‖ JSON)`, the lock key |
 //! | [`store`] | [`record`], [`AuditLog`] (`record_standalone`, `tail`, `query`), the migrations |
+//! | [`keys`] | master keys ([`keys::MasterKey`], [`keys::KeyProvider`], [`keys::LocalKeys`]) and data keys |
+//! | [`envelope`] | [`Envelope`]: seal, open, blind index, per-column keys; `seal_with`/`open_with` |
+//! | [`format`] | the versioned binary format of a sealed field and its AAD |
+//! | [`pii`] | [`Pii`] (prints `[redacted]`) and [`Sealed`] |
+//! | [`blind_index`] | truncated HMAC-SHA256 blind indexes |
+//! | [`shred`] | [`Envelope::shred`]: crypto-shredding |
 //! | [`verify`] | [`AuditLog::verify`] and the [`BrokenLink`] it names |
 
+pub mod blind_index;
 pub mod chain;
+pub mod envelope;
 pub mod error;
 pub mod event;
+pub mod format;
+pub mod keys;
+pub mod pii;
+pub mod shred;
 pub mod store;
 pub mod verify;
 
-pub use error::Error;
+pub use envelope::{Envelope, Field};
+pub use error::{CryptoError, Error};
 pub use event::{Actor, AuditEvent, NewEvent, Outcome, Source, Target, Timestamp};
+pub use pii::{Pii, Sealed};
 pub use store::{AuditLog, MIGRATIONS_TABLE, Query, migrations, record};
 pub use verify::{BrokenLink, LinkFault, Verified};

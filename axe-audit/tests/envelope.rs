@@ -1,0 +1,214 @@
+//! PII envelope: round trips, tampering, wrong keys, shredding.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use axe_audit::envelope::{Field, blind_index_with, open_with, seal_with};
+use axe_audit::keys::{DataKey, LocalKeys, MasterKey};
+use axe_audit::{CryptoError, Envelope, Error, Pii, Sealed};
+use axe_isolation::EntityId;
+use axe_isolation::testing::TestDb;
+use proptest::prelude::*;
+use zeroize::Zeroizing;
+
+fn dek(version: u32, byte: u8) -> DataKey {
+    DataKey::new(version, Zeroizing::new([byte; 32]))
+}
+
+fn acme() -> EntityId {
+    EntityId::new("acme").unwrap()
+}
+
+#[test]
+fn round_trips_edge_sizes() {
+    let entity = acme();
+    let field = Field::new(&entity, "contacts", "email", "1");
+    let key = dek(1, 7);
+    let big = vec![0xA5u8; 1 << 20];
+    for value in [&b""[..], &b"x"[..], &[0xff, 0xfe, 0x00, 0xc3][..], &big[..]] {
+        let sealed = seal_with(&key, &field, value).unwrap();
+        assert_eq!(sealed.as_bytes().len(), value.len() + 33);
+        assert_eq!(
+            open_with(&key, &field, &sealed)
+                .unwrap()
+                .expose()
+                .as_slice(),
+            value
+        );
+    }
+}
+
+#[test]
+fn moved_ciphertext_fails() {
+    let a = acme();
+    let b = EntityId::new("beta").unwrap();
+    let key = dek(1, 7);
+    let sealed = seal_with(&key, &Field::new(&a, "contacts", "email", "1"), b"ada").unwrap();
+    for other in [
+        Field::new(&a, "contacts", "email", "2"),
+        Field::new(&a, "contacts", "phone", "1"),
+        Field::new(&a, "people", "email", "1"),
+        Field::new(&b, "contacts", "email", "1"),
+    ] {
+        let err = open_with(&key, &other, &sealed).unwrap_err();
+        assert!(matches!(err, CryptoError::Tampered), "{other:?}: {err}");
+    }
+}
+
+#[test]
+fn wrong_data_key_fails() {
+    let entity = acme();
+    let field = Field::new(&entity, "t", "c", "1");
+    let sealed = seal_with(&dek(1, 7), &field, b"ada").unwrap();
+    assert!(matches!(
+        open_with(&dek(1, 8), &field, &sealed),
+        Err(CryptoError::Tampered)
+    ));
+    assert!(matches!(
+        open_with(&dek(2, 7), &field, &sealed),
+        Err(CryptoError::NoDataKey { version: 1, .. })
+    ));
+}
+
+#[test]
+fn truncated_extended_and_flipped_fail_clearly() {
+    let entity = acme();
+    let field = Field::new(&entity, "t", "c", "1");
+    let key = dek(1, 7);
+    let bytes = seal_with(&key, &field, b"hello").unwrap().into_bytes();
+    for len in 0..bytes.len() {
+        let cut = Sealed::from_bytes(bytes[..len].to_vec());
+        let err = open_with(&key, &field, &cut).unwrap_err();
+        assert!(
+            matches!(err, CryptoError::Format(_) | CryptoError::Tampered),
+            "len {len}: {err}"
+        );
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    let err = open_with(&key, &field, &Sealed::from_bytes(longer)).unwrap_err();
+    assert!(matches!(err, CryptoError::Tampered), "{err}");
+    for i in 0..bytes.len() {
+        let mut flipped = bytes.clone();
+        flipped[i] ^= 0x01;
+        assert!(
+            open_with(&key, &field, &Sealed::from_bytes(flipped)).is_err(),
+            "byte {i}"
+        );
+    }
+}
+
+#[test]
+fn pii_and_sealed_do_not_print_contents() {
+    let pii = Pii::new("ada@example.com");
+    assert_eq!(format!("{pii:?} {pii}"), "[redacted] [redacted]");
+    let entity = acme();
+    let sealed = seal_with(&dek(1, 7), &Field::new(&entity, "t", "c", "1"), b"ada").unwrap();
+    assert_eq!(format!("{sealed:?}"), "Sealed(36 bytes)");
+    let json = serde_json::to_string(&sealed).unwrap();
+    let back: Sealed = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, sealed);
+    assert!(!format!("{:?}", dek(1, 7)).contains("7, 7"));
+}
+
+#[test]
+fn blind_index_is_keyed_and_truncated() {
+    let a = blind_index_with(&dek(1, 7), "contacts", "email", b"ada@example.com", 16);
+    let b = blind_index_with(&dek(1, 7), "contacts", "email", b"ada@example.com", 16);
+    let other_key = blind_index_with(&dek(1, 8), "contacts", "email", b"ada@example.com", 16);
+    let other_column = blind_index_with(&dek(1, 7), "contacts", "email2", b"ada@example.com", 16);
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 16);
+    assert_ne!(a, other_key);
+    assert_ne!(a, other_column);
+}
+
+proptest! {
+    #[test]
+    fn prop_round_trip(value in proptest::collection::vec(any::<u8>(), 0..512),
+                       row in "[a-z0-9]{0,12}", key_byte in any::<u8>()) {
+        let entity = acme();
+        let field = Field::new(&entity, "t", "c", &row);
+        let key = dek(3, key_byte);
+        let sealed = seal_with(&key, &field, &value).unwrap();
+        let opened = open_with(&key, &field, &sealed).unwrap();
+        prop_assert_eq!(opened.expose(), &value);
+    }
+
+    #[test]
+    fn prop_any_tamper_fails(value in proptest::collection::vec(any::<u8>(), 0..64),
+                             index in any::<usize>(), bit in 0u8..8) {
+        let entity = acme();
+        let field = Field::new(&entity, "t", "c", "1");
+        let key = dek(1, 9);
+        let mut bytes = seal_with(&key, &field, &value).unwrap().into_bytes();
+        let i = index % bytes.len();
+        bytes[i] ^= 1 << bit;
+        prop_assert!(open_with(&key, &field, &Sealed::from_bytes(bytes)).is_err());
+    }
+
+    #[test]
+    fn prop_random_bytes_never_open_or_panic(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
+        let entity = acme();
+        let field = Field::new(&entity, "t", "c", "1");
+        prop_assert!(open_with(&dek(1, 9), &field, &Sealed::from_bytes(bytes)).is_err());
+    }
+}
+
+fn master(byte: u8) -> MasterKey {
+    MasterKey::from_bytes(1, [byte; 32])
+}
+
+#[tokio::test]
+async fn envelope_round_trip_wrong_master_and_shred() {
+    let db = TestDb::new().await.unwrap();
+    let pool = db.owner_pool().clone();
+    let envelope = Envelope::new(Arc::new(LocalKeys::new(master(1))), pool.clone());
+    envelope.install().await.unwrap();
+    envelope.install().await.unwrap(); // idempotent
+    let entity = acme();
+    let field = Field::new(&entity, "contacts", "email", "42");
+
+    let sealed = envelope.seal(&field, b"ada@example.com").await.unwrap();
+    let opened = envelope.open(&field, &sealed).await.unwrap();
+    assert_eq!(opened.expose().as_slice(), b"ada@example.com");
+    let index = envelope
+        .blind_index(&entity, "contacts", "email", b"ada@example.com")
+        .await
+        .unwrap();
+
+    // Another process with the wrong master key cannot unwrap the data key.
+    let wrong = Envelope::new(Arc::new(LocalKeys::new(master(2))), pool.clone());
+    let err = wrong.open(&field, &sealed).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Crypto(CryptoError::Unwrap { version: 1, .. })),
+        "{err}"
+    );
+
+    // A second process with the right key opens it (from the key table, not a cache).
+    let other = Envelope::new(Arc::new(LocalKeys::new(master(1))), pool.clone());
+    assert_eq!(
+        other
+            .open(&field, &sealed)
+            .await
+            .unwrap()
+            .expose()
+            .as_slice(),
+        b"ada@example.com"
+    );
+
+    assert_eq!(envelope.shred(&entity).await.unwrap(), 1);
+    let err = envelope.open(&field, &sealed).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Crypto(CryptoError::NoDataKey { .. })),
+        "{err}"
+    );
+    let after = envelope
+        .blind_index(&entity, "contacts", "email", b"ada@example.com")
+        .await
+        .unwrap();
+    assert_ne!(after, index);
+    // The fresh key made by that call opens nothing sealed before.
+    let err = envelope.open(&field, &sealed).await.unwrap_err();
+    assert!(matches!(err, Error::Crypto(CryptoError::Tampered)), "{err}");
+}
