@@ -1,7 +1,7 @@
 //! Leak tests: what one borrower of a pooled connection leaves for the next, on a pool of one
 //! connection so that every borrower gets the same server session.
 
-use axe_isolation::guard;
+use axe_isolation::guard::{self, PoolGuard};
 use sqlx::postgres::PgPoolOptions;
 
 use crate::*;
@@ -242,5 +242,23 @@ async fn the_folded_begin_is_scoped_and_survives_a_vanished_entity() -> TestResu
     let mut tx = isolation.begin(&b).await?;
     assert_eq!(owners(&mut tx).await?, ["b"]);
     tx.commit().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_pool_checked_before_acquire_hands_out_neutral_connections() -> TestResult {
+    let f = fixture(&["a"]).await?;
+    let options = PoolGuard::new()
+        .check_before_acquire(true)
+        .apply(PgPoolOptions::new().max_connections(1));
+    let pool = f.db.runtime_pool_with(options).await?;
+    let isolation = f.db.isolation_builder_on(pool.clone()).build().await?;
+    for _ in 0..3 {
+        let mut tx = isolation.begin(&id("a")).await?;
+        assert_eq!(owners(&mut tx).await?, ["a"]);
+        tx.commit().await?;
+        let mut conn = pool.acquire().await?;
+        guard::check_neutral(&mut conn).await?;
+    }
     Ok(())
 }
