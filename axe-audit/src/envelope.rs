@@ -242,6 +242,10 @@ impl Envelope {
         Ok(())
     }
 
+    pub(crate) fn provider(&self) -> &dyn KeyProvider {
+        self.provider.as_ref()
+    }
+
     pub(crate) fn pool(&self) -> &PgPool {
         &self.pool
     }

@@ -9,9 +9,10 @@
 //! | [`store`] | [`record`], [`AuditLog`] (`record_standalone`, `tail`, `query`), the migrations |
 //! | [`keys`] | master keys ([`keys::MasterKey`], [`keys::KeyProvider`], [`keys::LocalKeys`]) and data keys |
 //! | [`envelope`] | [`Envelope`]: seal, open, blind index, per-column keys; `seal_with`/`open_with` |
-//! | [`format`] | the versioned binary format of a sealed field and its AAD |
+//! | [`format`](mod@format) | the versioned binary format of a sealed field and its AAD |
 //! | [`pii`] | [`Pii`] (prints `[redacted]`) and [`Sealed`] |
 //! | [`blind_index`] | truncated HMAC-SHA256 blind indexes |
+//! | [`rotate`] | [`Envelope::rotate_master`]: rewrap every data key under a new master version |
 //! | [`shred`] | [`Envelope::shred`]: crypto-shredding |
 //! | [`verify`] | [`AuditLog::verify`] and the [`BrokenLink`] it names |
 
@@ -23,6 +24,7 @@ pub mod event;
 pub mod format;
 pub mod keys;
 pub mod pii;
+pub mod rotate;
 pub mod shred;
 pub mod store;
 pub mod verify;

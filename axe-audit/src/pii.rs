@@ -50,7 +50,7 @@ impl<T> fmt::Display for Pii<T> {
     }
 }
 
-/// A sealed field in the [`format`](crate::format) (store it as `bytea`; serde gives base64).
+/// A sealed field in the [`format`](mod@crate::format) (store it as `bytea`; serde gives base64).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Sealed(Vec<u8>);
 

@@ -212,3 +212,41 @@ async fn envelope_round_trip_wrong_master_and_shred() {
     let err = envelope.open(&field, &sealed).await.unwrap_err();
     assert!(matches!(err, Error::Crypto(CryptoError::Tampered)), "{err}");
 }
+
+#[tokio::test]
+async fn master_rotation_keeps_every_value_readable() {
+    let db = TestDb::new().await.unwrap();
+    let pool = db.owner_pool().clone();
+    let v1 = Envelope::new(Arc::new(LocalKeys::new(master(1))), pool.clone());
+    v1.install().await.unwrap();
+    let a = acme();
+    let b = EntityId::new("beta").unwrap();
+    let fa = Field::new(&a, "contacts", "email", "1");
+    let fb = Field::new(&b, "contacts", "phone", "2");
+    let sa = v1.seal(&fa, b"ada").await.unwrap();
+    let sb = v1.seal(&fb, b"+1 555").await.unwrap();
+
+    let both = Envelope::new(
+        Arc::new(LocalKeys::new(master(1)).with(MasterKey::from_bytes(2, [2; 32]))),
+        pool.clone(),
+    );
+    assert_eq!(both.rotate_master().await.unwrap(), 2);
+    assert_eq!(both.rotate_master().await.unwrap(), 0);
+
+    // Only the new master version is needed from now on.
+    let v2 = Envelope::new(
+        Arc::new(LocalKeys::new(MasterKey::from_bytes(2, [2; 32]))),
+        pool.clone(),
+    );
+    assert_eq!(v2.open(&fa, &sa).await.unwrap().expose().as_slice(), b"ada");
+    assert_eq!(
+        v2.open(&fb, &sb).await.unwrap().expose().as_slice(),
+        b"+1 555"
+    );
+    let old_only = Envelope::new(Arc::new(LocalKeys::new(master(1))), pool);
+    let err = old_only.open(&fa, &sa).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Crypto(CryptoError::UnknownMasterVersion(2))),
+        "{err}"
+    );
+}
