@@ -311,13 +311,28 @@ impl AuditEvent {
         seq: i64,
         prev_hash: [u8; 32],
     ) -> Result<Self, crate::Error> {
+        Self::chained_for(event, entity.as_str(), seq, prev_hash)
+    }
+
+    /// As [`AuditEvent::chained`], with the entity as text (the operator log uses the
+    /// affected entity, or an empty string).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Canonical`](crate::Error::Canonical) if the event cannot be serialized.
+    pub fn chained_for(
+        event: NewEvent,
+        entity: &str,
+        seq: i64,
+        prev_hash: [u8; 32],
+    ) -> Result<Self, crate::Error> {
         let mut row = Self {
             id: Uuid::now_v7(),
             seq,
             occurred_at: event.occurred_at,
             recorded_at: Timestamp::now(),
             customer: event.customer,
-            entity: entity.as_str().to_owned(),
+            entity: entity.to_owned(),
             actor: event.actor,
             action: event.action,
             target: event.target,

@@ -12,6 +12,7 @@
 //! | [`format`](mod@format) | the versioned binary format of a sealed field and its AAD |
 //! | [`pii`] | [`Pii`] (prints `[redacted]`) and [`Sealed`] |
 //! | [`blind_index`] | truncated HMAC-SHA256 blind indexes |
+//! | [`operator`] | [`OperatorLog`]: the chain of events that belong to no entity (`axe_audit.operator_log`) |
 //! | [`rotate`] | [`Envelope::rotate_master`]: rewrap every data key under a new master version |
 //! | [`shred`] | [`Envelope::shred`]: crypto-shredding |
 //! | [`verify`] | [`AuditLog::verify`] and the [`BrokenLink`] it names |
@@ -23,6 +24,7 @@ pub mod error;
 pub mod event;
 pub mod format;
 pub mod keys;
+pub mod operator;
 pub mod pii;
 pub mod rotate;
 pub mod shred;
@@ -32,6 +34,7 @@ pub mod verify;
 pub use envelope::{Envelope, Field};
 pub use error::{CryptoError, Error};
 pub use event::{Actor, AuditEvent, NewEvent, Outcome, Source, Target, Timestamp};
+pub use operator::OperatorLog;
 pub use pii::{Pii, Sealed};
 pub use store::{AuditLog, MIGRATIONS_TABLE, Query, migrations, record};
 pub use verify::{BrokenLink, LinkFault, Verified};

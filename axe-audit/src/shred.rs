@@ -4,6 +4,8 @@ use axe_isolation::EntityId;
 
 use crate::envelope::Envelope;
 use crate::error::Error;
+use crate::event::{AuditEvent, NewEvent, Outcome, Target};
+use crate::operator::record_operator;
 
 impl Envelope {
     /// Destroys every data key of `entity` (the key-table rows and this process's cached
@@ -25,5 +27,32 @@ impl Envelope {
         self.forget(entity);
         tracing::warn!(%entity, versions = deleted, "entity data keys shredded");
         Ok(deleted)
+    }
+
+    /// [`Envelope::shred`] and an operator audit event (`axe.keys/shred`, target the entity)
+    /// in one transaction on the envelope's pool: the keys are gone if and only if the event
+    /// is recorded. The operator log must be installed in the same database.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] if a statement fails (nothing is deleted then).
+    pub async fn shred_audited(
+        &self,
+        entity: &EntityId,
+        customer: &str,
+    ) -> Result<(u64, AuditEvent), Error> {
+        let mut tx = self.pool().begin().await?;
+        let deleted = sqlx::query("DELETE FROM axe_audit.entity_keys WHERE entity = $1")
+            .bind(entity.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let event = NewEvent::new(customer, "axe.keys/shred", Outcome::Ok)
+            .target(Target::new("entity", entity.as_str()));
+        let row = record_operator(&mut tx, Some(entity), event).await?;
+        tx.commit().await?;
+        self.forget(entity);
+        tracing::warn!(%entity, versions = deleted, seq = row.seq, "entity data keys shredded (audited)");
+        Ok((deleted, row))
     }
 }

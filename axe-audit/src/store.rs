@@ -90,13 +90,30 @@ async fn record_on(
     entity: &EntityId,
     event: NewEvent,
 ) -> Result<AuditEvent, Error> {
+    record_in(
+        conn,
+        &table(entity),
+        lock_key(entity),
+        entity.as_str(),
+        event,
+    )
+    .await
+}
+
+/// Appends `event` to the chain in `table` under advisory lock `lock`.
+pub(crate) async fn record_in(
+    conn: &mut PgConnection,
+    table: &str,
+    lock: i64,
+    entity: &str,
+    event: NewEvent,
+) -> Result<AuditEvent, Error> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(lock_key(entity))
+        .bind(lock)
         .execute(&mut *conn)
         .await?;
     let last: Option<(i64, Vec<u8>)> = sqlx::query_as(safe(format!(
-        "SELECT seq, hash FROM {} ORDER BY seq DESC LIMIT 1",
-        table(entity)
+        "SELECT seq, hash FROM {table} ORDER BY seq DESC LIMIT 1"
     )))
     .fetch_optional(&mut *conn)
     .await?;
@@ -110,22 +127,21 @@ async fn record_on(
             (seq + 1, prev)
         }
     };
-    let row = AuditEvent::chained(event, entity, seq, prev_hash)?;
-    insert(conn, entity, &row).await?;
-    tracing::debug!(%entity, seq, action = %row.action, "audit event recorded");
+    let row = AuditEvent::chained_for(event, entity, seq, prev_hash)?;
+    insert(conn, table, &row).await?;
+    tracing::debug!(table, entity, seq, action = %row.action, "audit event recorded");
     Ok(row)
 }
 
-async fn insert(conn: &mut PgConnection, entity: &EntityId, row: &AuditEvent) -> Result<(), Error> {
+async fn insert(conn: &mut PgConnection, table: &str, row: &AuditEvent) -> Result<(), Error> {
     let sql = format!(
-        "INSERT INTO {} (seq, id, occurred_at, recorded_at, customer, entity, actor_tid, \
+        "INSERT INTO {table} (seq, id, occurred_at, recorded_at, customer, entity, actor_tid, \
          actor_oid, actor_client_id, actor_display_name, action, target_type, target_id, \
          outcome, outcome_code, request_id, session_id, source_ip, source_user_agent, via, \
          args_digest, prev_hash, hash) VALUES ($1, $2::uuid, \
          'epoch'::timestamptz + $3 * interval '1 microsecond', \
          'epoch'::timestamptz + $4 * interval '1 microsecond', \
-         $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
-        table(entity)
+         $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
     );
     sqlx::query(safe(sql))
         .bind(row.seq)
@@ -379,16 +395,24 @@ impl AuditLog {
         limit: i64,
     ) -> Result<Vec<AuditEvent>, Error> {
         let mut tx = self.isolation.begin(entity).await?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM {} WHERE seq > $1 ORDER BY seq LIMIT $2",
-            table(entity)
-        );
-        let rows = sqlx::query(safe(sql))
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows = page_in(&mut tx, &table(entity), after, limit).await?;
         tx.commit().await?;
-        rows.iter().map(row_to_event).collect()
+        Ok(rows)
     }
+}
+
+/// Rows of `table` with `seq > after`, at most `limit`, in order.
+pub(crate) async fn page_in(
+    conn: &mut PgConnection,
+    table: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<AuditEvent>, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM {table} WHERE seq > $1 ORDER BY seq LIMIT $2");
+    let rows = sqlx::query(safe(sql))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(row_to_event).collect()
 }

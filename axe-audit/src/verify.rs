@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::store::AuditLog;
 
 /// Rows read per round trip while verifying.
-const PAGE: i64 = 1_000;
+pub(crate) const PAGE: i64 = 1_000;
 
 /// What is wrong at a [`BrokenLink`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,11 +66,26 @@ impl AuditLog {
     ///
     /// As [`AuditLog::tail`]; a row that cannot even be read is [`Error::MalformedRow`].
     pub async fn verify(&self, entity: &EntityId) -> Result<Verified, Error> {
+        let verified = walk(|after| self.page(entity, after, PAGE)).await?;
+        if let Some(broken) = verified.broken {
+            tracing::warn!(%entity, seq = broken.seq, fault = ?broken.fault, "audit chain broken");
+        }
+        Ok(verified)
+    }
+}
+
+/// Walks a chain page by page (`next(after_seq)` returns the following rows in order).
+pub(crate) async fn walk<F, Fut>(mut next: F) -> Result<Verified, Error>
+where
+    F: FnMut(i64) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<crate::event::AuditEvent>, Error>>,
+{
+    {
         let mut expected = 1_i64;
         let mut head = GENESIS;
         let mut rows = 0_u64;
         loop {
-            let page = self.page(entity, expected - 1, PAGE).await?;
+            let page = next(expected - 1).await?;
             if page.is_empty() {
                 break;
             }
@@ -89,7 +104,6 @@ impl AuditLog {
                         seq: expected,
                         fault,
                     };
-                    tracing::warn!(%entity, seq = expected, ?fault, "audit chain broken");
                     return Ok(Verified {
                         rows,
                         head,
