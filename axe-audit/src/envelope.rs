@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::Nonce as AeadNonce;
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, Payload};
 
 type Nonce = AeadNonce<Aes256Gcm>;
 use axe_isolation::EntityId;
@@ -93,8 +93,7 @@ pub fn seal_with(
     field: &Field<'_>,
     plaintext: &[u8],
 ) -> Result<Sealed, CryptoError> {
-    let key = dek.derive(ENC_LABEL, field.table, field.column);
-    let cipher = Aes256Gcm::new_from_slice(key.as_slice()).map_err(|_| CryptoError::Tampered)?;
+    let cipher = dek.column_cipher(field.table, field.column)?;
     let nonce = random_nonce();
     let aad = field.aad(dek.version());
     let ct = cipher
@@ -134,8 +133,7 @@ pub fn open_with(
             version: parsed.dek_version,
         });
     }
-    let key = dek.derive(ENC_LABEL, field.table, field.column);
-    let cipher = Aes256Gcm::new_from_slice(key.as_slice()).map_err(|_| CryptoError::Tampered)?;
+    let cipher = dek.column_cipher(field.table, field.column)?;
     let nonce = Nonce::try_from(parsed.nonce).map_err(|_| CryptoError::Tampered)?;
     let aad = field.aad(parsed.dek_version);
     cipher

@@ -247,17 +247,57 @@ pub(crate) fn random_key() -> Zeroizing<[u8; 32]> {
     out
 }
 
-/// A per-entity data key (DEK) and its version, unwrapped. Zeroized on drop.
+/// Column ciphers by `(table, column)`.
+type ColumnCiphers = std::collections::HashMap<(Box<str>, Box<str>), std::sync::Arc<Aes256Gcm>>;
+
+/// Column ciphers kept per data key (bounded; the `aes-gcm` `zeroize` feature wipes them).
+const MAX_COLUMN_CIPHERS: usize = 64;
+
+/// A per-entity data key (DEK) and its version, unwrapped. Zeroized on drop. It keeps the
+/// AES-GCM ciphers of the columns it sealed or opened (at most 64), so a warm key costs no
+/// HKDF derivation or key schedule per field.
 pub struct DataKey {
     version: u32,
     key: Zeroizing<[u8; 32]>,
+    ciphers: std::sync::Mutex<ColumnCiphers>,
 }
 
 impl DataKey {
     /// A data key from its bytes.
     #[must_use]
     pub fn new(version: u32, key: Zeroizing<[u8; 32]>) -> Self {
-        Self { version, key }
+        Self {
+            version,
+            key,
+            ciphers: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The AES-256-GCM cipher of `table`.`column` (derived once, then cached).
+    pub(crate) fn column_cipher(
+        &self,
+        table: &str,
+        column: &str,
+    ) -> Result<std::sync::Arc<Aes256Gcm>, CryptoError> {
+        let mut ciphers = self
+            .ciphers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(cipher) = ciphers.get(&(Box::from(table), Box::from(column))) {
+            return Ok(std::sync::Arc::clone(cipher));
+        }
+        let key = self.derive(crate::envelope::ENC_LABEL, table, column);
+        let cipher = std::sync::Arc::new(
+            Aes256Gcm::new_from_slice(key.as_slice()).map_err(|_| CryptoError::Tampered)?,
+        );
+        if ciphers.len() >= MAX_COLUMN_CIPHERS {
+            ciphers.clear();
+        }
+        ciphers.insert(
+            (Box::from(table), Box::from(column)),
+            std::sync::Arc::clone(&cipher),
+        );
+        Ok(cipher)
     }
 
     /// The DEK version.
