@@ -309,8 +309,12 @@ impl DataKey {
     /// The per-column key: `HKDF-SHA256(DEK, info = label ‖ table ‖ "/" ‖ column)`, with
     /// `label` `axe/v1/enc/` for encryption and `axe/v1/bidx/` for blind indexes.
     pub(crate) fn derive(&self, label: &str, table: &str, column: &str) -> Zeroizing<[u8; 32]> {
+        self.derive_info(&format!("{label}{table}/{column}"))
+    }
+
+    /// `HKDF-SHA256(DEK, info)`: a key of its own for each distinct `info`.
+    pub(crate) fn derive_info(&self, info: &str) -> Zeroizing<[u8; 32]> {
         let hk = Hkdf::<Sha256>::new(None, self.key.as_slice());
-        let info = format!("{label}{table}/{column}");
         let mut out = Zeroizing::new([0u8; 32]);
         // 32 bytes is far below HKDF-SHA256's limit (255 × 32): this cannot fail.
         let _ = hk.expand(info.as_bytes(), out.as_mut_slice());

@@ -11,12 +11,14 @@
 //! | [`envelope`] | [`Envelope`]: seal, open, blind index, per-column keys; `seal_with`/`open_with` |
 //! | [`format`](mod@format) | the versioned binary format of a sealed field and its AAD |
 //! | [`pii`] | [`Pii`] (prints `[redacted]`) and [`Sealed`] |
+//! | [`args_digest`] | [`ArgsDigest`]: keyed digests of tool arguments ([`Envelope::args_digest`]) |
 //! | [`blind_index`] | truncated HMAC-SHA256 blind indexes |
 //! | [`operator`] | [`OperatorLog`]: the chain of events that belong to no entity (`axe_audit.operator_log`) |
 //! | [`rotate`] | [`Envelope::rotate_master`]: rewrap every data key under a new master version |
 //! | [`shred`] | [`Envelope::shred`]: crypto-shredding |
 //! | [`verify`] | [`AuditLog::verify`] and the [`BrokenLink`] it names |
 
+pub mod args_digest;
 pub mod blind_index;
 pub mod chain;
 pub mod envelope;
@@ -31,6 +33,7 @@ pub mod shred;
 pub mod store;
 pub mod verify;
 
+pub use args_digest::ArgsDigest;
 pub use envelope::{Envelope, Field};
 pub use error::{CryptoError, Error};
 pub use event::{Actor, AuditEvent, NewEvent, Outcome, Source, Target, Timestamp};

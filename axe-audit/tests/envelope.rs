@@ -250,3 +250,59 @@ async fn master_rotation_keeps_every_value_readable() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn args_digest_is_canonical_per_entity_and_dies_with_the_key() {
+    let db = TestDb::new().await.unwrap();
+    let envelope = Envelope::new(Arc::new(LocalKeys::new(master(1))), db.owner_pool().clone());
+    envelope.install().await.unwrap();
+    let a = acme();
+    let b = EntityId::new("beta").unwrap();
+    let args: serde_json::Value =
+        serde_json::from_str(r#"{"id": 42, "contact": {"name": "Ada", "email": "ada@x"}}"#)
+            .unwrap();
+    let reordered: serde_json::Value =
+        serde_json::from_str(r#"{"contact":{"email":"ada@x","name":"Ada"},"id":42}"#).unwrap();
+
+    let digest = envelope.args_digest(&a, &args).await.unwrap();
+    assert_eq!(envelope.args_digest(&a, &reordered).await.unwrap(), digest);
+    let text = digest.to_string();
+    assert!(!text.contains("ada") && !text.contains("Ada"), "{text}");
+    assert!(
+        envelope
+            .check_args_digest(&a, &reordered, &text)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !envelope
+            .check_args_digest(&a, &serde_json::json!({"id": 43}), &text)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !envelope
+            .check_args_digest(&a, &args, "garbage")
+            .await
+            .unwrap()
+    );
+    // Another process with the same master key gets the same digest from the key table.
+    let other = Envelope::new(Arc::new(LocalKeys::new(master(1))), db.owner_pool().clone());
+    assert_eq!(other.args_digest(&a, &args).await.unwrap(), digest);
+
+    let digest_b = envelope.args_digest(&b, &args).await.unwrap();
+    assert_ne!(digest_b.as_bytes(), digest.as_bytes());
+
+    // It fits the event's field.
+    let event =
+        axe_audit::NewEvent::new("contoso", "x", axe_audit::Outcome::Ok).args_digest(digest);
+    assert_eq!(event.args_digest.as_deref(), Some(text.as_str()));
+
+    envelope.shred(&a).await.unwrap();
+    let after = envelope.args_digest(&a, &args).await.unwrap();
+    assert_ne!(after.as_bytes(), digest.as_bytes());
+    assert!(!matches!(
+        envelope.check_args_digest(&a, &args, &text).await,
+        Ok(true)
+    ));
+}
