@@ -8,6 +8,7 @@ use crate::{CustomerRegistry, ServiceId};
 pub struct TenantLayer {
     pub(crate) registry: CustomerRegistry,
     pub(crate) service: Option<ServiceId>,
+    pub(crate) loopback_hosts: bool,
 }
 
 impl TenantLayer {
@@ -17,6 +18,7 @@ impl TenantLayer {
         TenantLayer {
             registry,
             service: None,
+            loopback_hosts: false,
         }
     }
 
@@ -25,6 +27,16 @@ impl TenantLayer {
     /// axum router). The customer must still offer it.
     pub fn service(mut self, service: ServiceId) -> Self {
         self.service = Some(service);
+        self
+    }
+
+    /// Accepts requests whose `Host` is a loopback name or address (`localhost`,
+    /// `127.0.0.1`, `[::1]`, any port) for the customer the token resolves to, instead of
+    /// refusing them as an unknown host. For a development server on loopback, whose
+    /// clients cannot send `{customer}.{base_domain}`; leave it off (the default) anywhere
+    /// a non-loopback client can reach the server.
+    pub fn allow_loopback_hosts(mut self, allow: bool) -> Self {
+        self.loopback_hosts = allow;
         self
     }
 }
@@ -37,6 +49,7 @@ impl<S> Layer<S> for TenantLayer {
             inner,
             registry: self.registry.clone(),
             service: self.service.clone(),
+            loopback_hosts: self.loopback_hosts,
         }
     }
 }

@@ -14,6 +14,7 @@ pub struct TenantService<S> {
     pub(crate) inner: S,
     pub(crate) registry: CustomerRegistry,
     pub(crate) service: Option<ServiceId>,
+    pub(crate) loopback_hosts: bool,
 }
 
 impl<S> TenantService<S> {
@@ -66,9 +67,15 @@ impl<S> TenantService<S> {
             );
             rejection
         };
-        let host_customer = customers
-            .customer_for_raw_host(host)
-            .map_err(|e| refuse(e.into()))?;
+        let host_customer = if self.loopback_hosts && is_loopback_host(host) {
+            customers
+                .customer(customer.as_str())
+                .ok_or_else(|| refuse(TenantRejection::HostMismatch))?
+        } else {
+            customers
+                .customer_for_raw_host(host)
+                .map_err(|e| refuse(e.into()))?
+        };
         if host_customer.id() != &customer {
             return Err(refuse(TenantRejection::HostMismatch));
         }
@@ -85,6 +92,24 @@ impl<S> TenantService<S> {
             generation,
         })
     }
+}
+
+/// `localhost`, `127.0.0.1` (any 127/8) or `[::1]`, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or("", |(h, _)| h),
+        None => host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        }),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TenantService<S>
@@ -106,6 +131,38 @@ where
                 ResponseFuture::inner(self.inner.call(req))
             }
             Err(rejection) => ResponseFuture::rejected(rejection),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "LOCALHOST:3710",
+            "127.0.0.1",
+            "127.0.0.1:80",
+            "127.1.2.3:9",
+            "[::1]",
+            "[::1]:3710",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "",
+            "axe.axelabs.ai",
+            "10.0.0.1:80",
+            "localhost.evil.com",
+            "127.0.0.1.evil.com",
+            "[::2]:1",
+            "::1",
+            "localhost:x",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
         }
     }
 }
