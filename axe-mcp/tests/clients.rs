@@ -184,7 +184,11 @@ async fn python_client_legacy_and_auto_mode() {
         let report = parse_report(&stdout);
         expect_report(&report, &note, &body);
         // legacy negotiates the handshake era; auto discovers the stateless 2026-07-28 era.
-        let expected = if mode == "legacy" { "2025-11-25" } else { "2026-07-28" };
+        let expected = if mode == "legacy" {
+            "2025-11-25"
+        } else {
+            "2026-07-28"
+        };
         assert_eq!(report["protocol"], expected, "{report}");
         check_effect(&stack, &note, &body).await;
     }
