@@ -1,5 +1,11 @@
 #![doc = include_str!("../README.md")]
 //!
+//! # Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `http` | `refusals`: a tower layer recording refused HTTP requests (401/403) in the operator log |
+//!
 //! # Modules
 //!
 //! | module | what it holds |
@@ -14,6 +20,7 @@
 //! | [`args_digest`] | [`ArgsDigest`]: keyed digests of tool arguments ([`Envelope::args_digest`]) |
 //! | [`blind_index`] | truncated HMAC-SHA256 blind indexes |
 //! | [`operator`] | [`OperatorLog`]: the chain of events that belong to no entity (`axe_audit.operator_log`) |
+//! | `refusals` | (feature `http`) `RefusalLayer`: refused HTTP requests into the operator log |
 //! | [`rotate`] | [`Envelope::rotate_master`]: rewrap every data key under a new master version |
 //! | [`shred`] | [`Envelope::shred`]: crypto-shredding |
 //! | [`verify`] | [`AuditLog::verify`] and the [`BrokenLink`] it names |
@@ -28,6 +35,8 @@ pub mod format;
 pub mod keys;
 pub mod operator;
 pub mod pii;
+#[cfg(feature = "http")]
+pub mod refusals;
 pub mod rotate;
 pub mod shred;
 pub mod store;
