@@ -28,6 +28,9 @@ pub enum Error {
     /// Sealing or opening PII failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// Writing an export failed.
+    #[error("writing the audit export failed: {0}")]
+    Export(#[source] std::io::Error),
     /// The event could not be serialized to canonical JSON (should not happen for the types
     /// of this crate).
     #[error("audit event cannot be canonicalized: {0}")]

@@ -387,13 +387,15 @@ impl AuditEvent {
         Ok(row)
     }
 
-    /// The event as one line of JSON (for JSONL export).
+    /// The event as one line of RFC 8785 canonical JSON, without the newline: a line of
+    /// [`export`](crate::export)'s JSONL.
     ///
     /// # Errors
     ///
     /// [`Error::Canonical`](crate::Error::Canonical) if serialization fails.
     pub fn to_json_line(&self) -> Result<String, crate::Error> {
-        serde_json::to_string(self).map_err(|e| crate::Error::Canonical(e.to_string()))
+        serde_json_canonicalizer::to_string(self)
+            .map_err(|e| crate::Error::Canonical(e.to_string()))
     }
 }
 

@@ -15,6 +15,7 @@
 //! | [`store`] | [`record`], [`AuditLog`] (`record_standalone`, `tail`, `query`), the migrations |
 //! | [`keys`] | master keys ([`keys::MasterKey`], [`keys::KeyProvider`], [`keys::LocalKeys`]) and data keys |
 //! | [`envelope`] | [`Envelope`]: seal, open, blind index, per-column keys; `seal_with`/`open_with` |
+//! | [`export`] | JSONL export ([`AuditLog::export_jsonl`]) and [`export::verify_jsonl`] |
 //! | [`format`](mod@format) | the versioned binary format of a sealed field and its AAD |
 //! | [`pii`] | [`Pii`] (prints `[redacted]`) and [`Sealed`] |
 //! | [`args_digest`] | [`ArgsDigest`]: keyed digests of tool arguments ([`Envelope::args_digest`]) |
@@ -31,6 +32,7 @@ pub mod chain;
 pub mod envelope;
 pub mod error;
 pub mod event;
+pub mod export;
 pub mod format;
 pub mod keys;
 pub mod operator;
