@@ -260,6 +260,8 @@ pub struct DataKey {
     version: u32,
     key: Zeroizing<[u8; 32]>,
     ciphers: std::sync::Mutex<ColumnCiphers>,
+    /// Seals reserved in the key table and not used yet by this process.
+    budget: std::sync::atomic::AtomicU64,
 }
 
 impl DataKey {
@@ -270,7 +272,22 @@ impl DataKey {
             version,
             key,
             ciphers: std::sync::Mutex::default(),
+            budget: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Takes one reserved seal; `false` when none is left.
+    pub(crate) fn take_seal(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.budget
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// Adds reserved seals.
+    pub(crate) fn add_seals(&self, n: u64) {
+        self.budget
+            .fetch_add(n, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// The AES-256-GCM cipher of `table`.`column` (derived once, then cached).

@@ -22,7 +22,8 @@
 //! | [`blind_index`] | truncated HMAC-SHA256 blind indexes |
 //! | [`operator`] | [`OperatorLog`]: the chain of events that belong to no entity (`axe_audit.operator_log`) |
 //! | `refusals` | (feature `http`) `RefusalLayer`: refused HTTP requests into the operator log |
-//! | [`rotate`] | [`Envelope::rotate_master`]: rewrap every data key under a new master version |
+//! | [`rotate`] | [`Envelope::rotate_master`] (rewrap every data key), [`Envelope::rotate_dek`] (a new data key version) and the per-key seal counter |
+//! | [`reencrypt`] | [`Envelope::reencrypt`]: re-seal named columns under the current data key, with progress |
 //! | [`shred`] | [`Envelope::shred`]: crypto-shredding |
 //! | [`verify`] | [`AuditLog::verify`] and the [`BrokenLink`] it names |
 
@@ -37,6 +38,7 @@ pub mod format;
 pub mod keys;
 pub mod operator;
 pub mod pii;
+pub mod reencrypt;
 #[cfg(feature = "http")]
 pub mod refusals;
 pub mod rotate;

@@ -198,9 +198,10 @@ async fn envelope_round_trip_wrong_master_and_shred() {
     );
 
     assert_eq!(envelope.shred(&entity).await.unwrap(), 1);
+    assert_eq!(envelope.shred(&entity).await.unwrap(), 0);
     let err = envelope.open(&field, &sealed).await.unwrap_err();
     assert!(
-        matches!(err, Error::Crypto(CryptoError::NoDataKey { .. })),
+        matches!(err, Error::Crypto(CryptoError::Shredded { version: 1, .. })),
         "{err}"
     );
     let after = envelope
@@ -208,9 +209,17 @@ async fn envelope_round_trip_wrong_master_and_shred() {
         .await
         .unwrap();
     assert_ne!(after, index);
-    // The fresh key made by that call opens nothing sealed before.
-    let err = envelope.open(&field, &sealed).await.unwrap_err();
-    assert!(matches!(err, Error::Crypto(CryptoError::Tampered)), "{err}");
+    // That call made a fresh key one version up; the old value still fails as shredded,
+    // in this process and in one that never saw the old key.
+    assert_eq!(envelope.current_key(&entity).await.unwrap().version(), 2);
+    let fresh = Envelope::new(Arc::new(LocalKeys::new(master(1))), pool.clone());
+    for e in [&envelope, &fresh] {
+        let err = e.open(&field, &sealed).await.unwrap_err();
+        assert!(
+            matches!(err, Error::Crypto(CryptoError::Shredded { version: 1, .. })),
+            "{err}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -307,8 +316,13 @@ async fn args_digest_is_canonical_per_entity_and_dies_with_the_key() {
     envelope.shred(&a).await.unwrap();
     let after = envelope.args_digest(&a, &args).await.unwrap();
     assert_ne!(after.as_bytes(), digest.as_bytes());
-    assert!(!matches!(
-        envelope.check_args_digest(&a, &args, &text).await,
-        Ok(true)
-    ));
+    assert_eq!(after.dek_version(), 2);
+    let err = envelope
+        .check_args_digest(&a, &args, &text)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Crypto(CryptoError::Shredded { version: 1, .. })),
+        "{err}"
+    );
 }
