@@ -37,7 +37,9 @@ use sqlx::PgPool;
 use crate::blind_index::{self, DEFAULT_BLIND_INDEX_LEN};
 use crate::error::{CryptoError, Error};
 use crate::format::{self, FORMAT_V1, HEADER_LEN, TAG_LEN};
-use crate::keys::{DataKey, KeyProvider, dek_aad, random_key, random_nonce};
+use crate::keys::{
+    AsyncKeyProvider, Blocking, DataKey, KeyProvider, dek_aad, random_key, random_nonce,
+};
 use crate::pii::{Pii, Sealed};
 
 /// HKDF label of per-column encryption keys.
@@ -183,7 +185,7 @@ struct Cache {
 /// Seals and opens PII fields; keeps unwrapped data keys in a bounded cache with a short TTL.
 #[derive(Clone)]
 pub struct Envelope {
-    provider: Arc<dyn KeyProvider>,
+    provider: Arc<dyn AsyncKeyProvider>,
     pool: PgPool,
     cache: Arc<Mutex<Cache>>,
     ttl: Duration,
@@ -211,6 +213,12 @@ impl Envelope {
     /// version after 2^31 seals, nonces reserved 1,024 at a time.
     #[must_use]
     pub fn new(provider: Arc<dyn KeyProvider>, pool: PgPool) -> Self {
+        Self::with_async_provider(Arc::new(Blocking(provider)), pool)
+    }
+
+    /// As [`Envelope::new`], with a key service whose calls are asynchronous (a KMS).
+    #[must_use]
+    pub fn with_async_provider(provider: Arc<dyn AsyncKeyProvider>, pool: PgPool) -> Self {
         Self {
             provider,
             pool,
@@ -275,7 +283,7 @@ impl Envelope {
         Ok(())
     }
 
-    pub(crate) fn provider(&self) -> &dyn KeyProvider {
+    pub(crate) fn provider(&self) -> &dyn AsyncKeyProvider {
         self.provider.as_ref()
     }
 
@@ -366,6 +374,7 @@ impl Envelope {
         let dek = self
             .provider
             .unwrap(master, &wrapped, &dek_aad(entity.as_str(), version))
+            .await
             .map_err(|e| match e {
                 CryptoError::Tampered => CryptoError::Unwrap {
                     entity: entity.to_string(),
@@ -439,7 +448,8 @@ impl Envelope {
         let dek = random_key();
         let wrapped = self
             .provider
-            .wrap(master, &dek, &dek_aad(entity.as_str(), version))?;
+            .wrap(master, &dek, &dek_aad(entity.as_str(), version))
+            .await?;
         let created = sqlx::query(
             "INSERT INTO axe_audit.entity_keys (entity, dek_version, master_version, wrapped) \
              VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",

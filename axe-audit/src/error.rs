@@ -73,6 +73,13 @@ pub enum CryptoError {
         /// The entity.
         entity: String,
     },
+    /// The key service behind an [`AsyncKeyProvider`](crate::keys::AsyncKeyProvider) could not
+    /// be reached or refused the call.
+    #[error("key service failed: {reason}")]
+    KeyService {
+        /// What failed (no key material).
+        reason: String,
+    },
     /// A wrapped DEK names a master key version the provider does not hold.
     #[error("master key version {0} is not available")]
     UnknownMasterVersion(u32),

@@ -45,6 +45,7 @@ impl Envelope {
             let dek = self
                 .provider()
                 .unwrap(master, &wrapped, &aad)
+                .await
                 .map_err(|e| match e {
                     CryptoError::Tampered => CryptoError::Unwrap {
                         entity: entity.clone(),
@@ -52,7 +53,7 @@ impl Envelope {
                     },
                     other => other,
                 })?;
-            let new = self.provider().wrap(current, &dek, &aad)?;
+            let new = self.provider().wrap(current, &dek, &aad).await?;
             sqlx::query(
                 "UPDATE axe_audit.entity_keys SET master_version = $1, wrapped = $2 \
                  WHERE entity = $3 AND dek_version = $4",

@@ -326,3 +326,108 @@ async fn args_digest_is_canonical_per_entity_and_dies_with_the_key() {
         "{err}"
     );
 }
+
+/// A key service reached asynchronously (stands for a KMS client): counts calls and can be
+/// taken offline.
+#[derive(Debug)]
+struct Kms {
+    keys: LocalKeys,
+    calls: std::sync::atomic::AtomicUsize,
+    offline: std::sync::atomic::AtomicBool,
+}
+
+impl Kms {
+    fn new(byte: u8) -> Self {
+        Self {
+            keys: LocalKeys::new(master(byte)),
+            calls: std::sync::atomic::AtomicUsize::new(0),
+            offline: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    async fn call<T>(&self, f: impl FnOnce() -> Result<T, CryptoError>) -> Result<T, CryptoError> {
+        use std::sync::atomic::Ordering;
+        tokio::task::yield_now().await;
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.offline.load(Ordering::SeqCst) {
+            return Err(CryptoError::KeyService {
+                reason: "unreachable".into(),
+            });
+        }
+        f()
+    }
+}
+
+impl axe_audit::keys::AsyncKeyProvider for Kms {
+    fn current_version(&self) -> u32 {
+        use axe_audit::keys::KeyProvider;
+        self.keys.current_version()
+    }
+
+    fn wrap<'a>(
+        &'a self,
+        version: u32,
+        dek: &'a [u8; 32],
+        aad: &'a [u8],
+    ) -> axe_audit::keys::KeyFuture<'a, Vec<u8>> {
+        use axe_audit::keys::KeyProvider;
+        Box::pin(self.call(move || self.keys.wrap(version, dek, aad)))
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        version: u32,
+        wrapped: &'a [u8],
+        aad: &'a [u8],
+    ) -> axe_audit::keys::KeyFuture<'a, Zeroizing<[u8; 32]>> {
+        use axe_audit::keys::KeyProvider;
+        Box::pin(self.call(move || self.keys.unwrap(version, wrapped, aad)))
+    }
+}
+
+#[tokio::test]
+async fn an_async_key_service_plugs_in() {
+    use std::sync::atomic::Ordering;
+    let db = TestDb::new().await.unwrap();
+    let kms = Arc::new(Kms::new(1));
+    let envelope = Envelope::with_async_provider(kms.clone(), db.owner_pool().clone());
+    envelope.install().await.unwrap();
+    let entity = acme();
+    let field = Field::new(&entity, "contacts", "email", "1");
+    let sealed = envelope.seal(&field, b"ada").await.unwrap();
+    assert_eq!(
+        envelope
+            .open(&field, &sealed)
+            .await
+            .unwrap()
+            .expose()
+            .as_slice(),
+        b"ada"
+    );
+    let calls = kms.calls.load(Ordering::SeqCst);
+    assert!(calls >= 1);
+    // Interoperable with the synchronous provider holding the same master key.
+    let local = Envelope::new(Arc::new(LocalKeys::new(master(1))), db.owner_pool().clone());
+    assert_eq!(
+        local
+            .open(&field, &sealed)
+            .await
+            .unwrap()
+            .expose()
+            .as_slice(),
+        b"ada"
+    );
+
+    // Offline: a warm key needs no call; a cold one fails with a clear error.
+    kms.offline.store(true, Ordering::SeqCst);
+    assert!(envelope.open(&field, &sealed).await.is_ok());
+    assert_eq!(kms.calls.load(Ordering::SeqCst), calls);
+    let cold = Envelope::with_async_provider(kms.clone(), db.owner_pool().clone());
+    let err = cold.open(&field, &sealed).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Crypto(CryptoError::KeyService { .. })),
+        "{err}"
+    );
+    kms.offline.store(false, Ordering::SeqCst);
+    assert!(cold.open(&field, &sealed).await.is_ok());
+}
