@@ -26,7 +26,7 @@ impl Envelope {
     ///
     /// # Errors
     ///
-    /// [`Error::Database`] if the delete fails.
+    /// [`Error::Database`] if the update fails.
     pub async fn shred(&self, entity: &EntityId) -> Result<u64, Error> {
         let deleted = sqlx::query(SHRED_SQL)
             .bind(entity.as_str())
@@ -44,7 +44,7 @@ impl Envelope {
     ///
     /// # Errors
     ///
-    /// [`Error::Database`] if a statement fails (nothing is deleted then).
+    /// [`Error::Database`] if a statement fails (nothing is destroyed then).
     pub async fn shred_audited(
         &self,
         entity: &EntityId,
