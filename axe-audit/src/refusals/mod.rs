@@ -1,7 +1,7 @@
 //! An HTTP-level record of refused requests (feature `http`): [`RefusalLayer`] sits outside
 //! the authentication and tenancy layers and, for every response whose status is one of a
 //! configured set (401 and 403 by default), records an `http.refused` event in the
-//! [`OperatorLog`].
+//! [`OperatorLog`](crate::OperatorLog).
 //!
 //! ```no_run
 //! use std::convert::Infallible;
