@@ -130,11 +130,11 @@ pub(crate) struct Backend {
 impl Backend {
     /// The absolute URI of `path_and_query` on this backend.
     pub(crate) fn uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
-        Ok(Uri::builder()
+        Uri::builder()
             .scheme(Scheme::HTTP)
             .authority(self.authority.clone())
             .path_and_query(path_and_query)
-            .build()?)
+            .build()
     }
 }
 
