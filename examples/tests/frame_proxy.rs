@@ -711,6 +711,78 @@ async fn h2c_forwarded_headers_and_unbuffered_sse() {
     }
 }
 
+/// A backend closes idle keep-alive connections after 300 ms; the proxy's pool drops them
+/// after 100 ms (`pool_idle_ms`): every POST succeeds whatever the pause before it (around
+/// the backend's close too), and pooled connections are reused. Then a POST the backend
+/// received but never answered is not sent again: the client gets 502, the backend saw it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_connections_closed_by_the_backend_never_fail_a_post() {
+    let dir = tempfile::tempdir().unwrap();
+    let pauses = [
+        0u64, 20, 40, 90, 120, 250, 290, 299, 301, 310, 350, 30, 60, 295, 305,
+    ];
+    let dropped = pauses.len() + 2;
+    let server =
+        support::raw::IdleClosingServer::start(Duration::from_millis(300), Some(dropped)).await;
+    let config = dir.path().join("proxy.yaml");
+    std::fs::write(
+        &config,
+        "pool_idle_ms: 100
+max_in_flight: 64
+",
+    )
+    .unwrap();
+    let blue = format!("http://127.0.0.1:{}", server.port);
+    let proxy = Proxy::start_urls(
+        dir.path(),
+        &blue,
+        "http://127.0.0.1:9",
+        &["--config", config.to_str().unwrap()],
+        &[],
+    );
+    let c = client();
+    let pauses = [
+        0u64, 20, 40, 90, 120, 250, 290, 299, 301, 310, 350, 30, 60, 295, 305,
+    ];
+    for (i, pause) in pauses.iter().enumerate() {
+        tokio::time::sleep(Duration::from_millis(*pause)).await;
+        let body = Bytes::from(format!("{{\"n\":{i}}}"));
+        let (status, headers, answer) = send(
+            &c,
+            Method::POST,
+            &proxy.url("/frame/mcp"),
+            &[],
+            body.clone(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "POST {i} after {pause} ms: {answer:?}"
+        );
+        assert_eq!(color_of(&headers), "blue");
+        let json: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(json["bytes"], body.len());
+    }
+    let opened = server.connections.load(Ordering::SeqCst);
+    assert!(
+        opened < pauses.len(),
+        "no connection was reused ({opened} for {} requests)",
+        pauses.len()
+    );
+    let url = proxy.url("/frame/mcp");
+    let post = |n: usize| send(&c, Method::POST, &url, &[], Bytes::from(format!("{n}")));
+    assert_eq!(post(1).await.unwrap().0, StatusCode::OK);
+    assert_eq!(post(2).await.unwrap().0, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        server.requests.load(Ordering::SeqCst),
+        dropped,
+        "a sent POST was retried"
+    );
+    assert_eq!(post(3).await.unwrap().0, StatusCode::OK);
+}
+
 /// The control API refuses browsers, unknown paths and wrong methods.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_api_refuses_what_it_does_not_serve() {

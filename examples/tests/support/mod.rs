@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod backend;
+pub(crate) mod raw;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -187,6 +188,17 @@ impl Proxy {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Proxy {
+        Self::start_urls(dir, &blue.url(), &green.url(), extra, env)
+    }
+
+    /// Starts the proxy in front of any two backend URLs.
+    pub(crate) fn start_urls(
+        dir: &Path,
+        blue: &str,
+        green: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Proxy {
         let state = dir.join("state.json");
         let mut args: Vec<String> = vec![
             "run".into(),
@@ -195,9 +207,9 @@ impl Proxy {
             "--control".into(),
             "127.0.0.1:0".into(),
             "--blue".into(),
-            blue.url(),
+            blue.to_owned(),
             "--green".into(),
-            green.url(),
+            green.to_owned(),
             "--state-file".into(),
             state.display().to_string(),
             "--ready-checks".into(),
