@@ -78,3 +78,36 @@ impl Affinity {
         self.lock().len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Affinity;
+    use crate::color::Color;
+
+    #[test]
+    fn learns_forgets_and_stays_bounded() {
+        let map = Affinity::new(2);
+        assert!(map.learn("s1", Color::Blue));
+        assert!(map.learn("s2", Color::Green));
+        assert!(!map.learn("s3", Color::Blue), "over the cap");
+        assert!(
+            map.learn("s1", Color::Green),
+            "an update is not a new entry"
+        );
+        assert_eq!(map.get("s1"), Some(Color::Green));
+        map.forget("s1");
+        assert_eq!(map.get("s1"), None);
+        assert!(map.has_color(Color::Green));
+        map.forget_color(Color::Green);
+        assert_eq!(map.len(), 0);
+    }
+
+    #[test]
+    fn refuses_hostile_ids() {
+        let map = Affinity::new(10);
+        for bad in ["", "a b", "tab\there", "é", &"x".repeat(257)] {
+            assert!(!map.learn(bad, Color::Blue), "{bad:.20}");
+        }
+        assert!(map.learn(&"x".repeat(256), Color::Blue));
+    }
+}

@@ -277,6 +277,10 @@ fn count<T: PartialOrd + std::fmt::Display>(
 
 /// Parses `http://host:port` (optionally with a trailing `/`), refusing everything else.
 pub(crate) fn parse_backend(field: &'static str, text: &str) -> Result<Backend, ConfigError> {
+    // `http::Uri` drops a fragment without a word; a backend URL has no use for one.
+    if text.contains('#') {
+        return Err(err(field, "must not have a fragment (#…)"));
+    }
     let uri: Uri = text
         .parse()
         .map_err(|e| err(field, format!("not a URL ({e})")))?;
@@ -454,4 +458,60 @@ pub(crate) fn validate(file: ConfigFile, env_token: Option<String>) -> Result<Co
         trust_forwarded: file.trust_forwarded,
         auto_rollback,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ConfigFile, parse_backend, validate};
+
+    #[test]
+    fn backends_accept_only_http_host_port() {
+        assert_eq!(
+            parse_backend("blue", "http://[::1]:3710")
+                .unwrap()
+                .authority
+                .as_str(),
+            "[::1]:3710"
+        );
+        assert!(parse_backend("blue", "http://127.0.0.1:3710/").is_ok());
+        for bad in [
+            "",
+            "http://",
+            "http://:3710",
+            "ftp://127.0.0.1:3710",
+            "//127.0.0.1:3710",
+            "http://127.0.0.1:99999",
+            "http://127.0.0.1:3710#frag",
+            "http://127.0.0.1:3710/%2e%2e",
+            "http://a@127.0.0.1:3710",
+        ] {
+            let e = parse_backend("blue", bad).expect_err(bad);
+            assert_eq!(e.field, "blue", "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_backend_on_the_proxy_address_is_a_loop() {
+        let file = ConfigFile {
+            listen: "[::1]:3712".parse().unwrap(),
+            green: "http://[::1]:3712".into(),
+            ..ConfigFile::default()
+        };
+        let e = validate(file, None).unwrap_err();
+        assert_eq!(e.field, "green");
+        assert!(e.reason.contains("loop"), "{e}");
+    }
+
+    #[test]
+    fn env_token_is_checked_and_never_echoed() {
+        for bad in ["", "   ", "a b", "tok\u{7f}en", "ünïcode"] {
+            let e = validate(ConfigFile::default(), Some(bad.into())).unwrap_err();
+            assert_eq!(e.field, "FRAME_PROXY_PROBE_TOKEN");
+            assert!(bad.trim().is_empty() || !e.to_string().contains(bad.trim()));
+        }
+        let ok = validate(ConfigFile::default(), Some("abc.def-ghi\n".into())).unwrap();
+        let token = ok.probe_token.unwrap();
+        assert!(token.is_sensitive());
+        assert_eq!(token.to_str().unwrap(), "Bearer abc.def-ghi");
+    }
 }
