@@ -366,10 +366,12 @@ impl Repo {
         snapshot_id("backup", &out)
     }
 
-    /// `restic copy` of every snapshot of `from` not yet here.
-    pub(crate) async fn copy_from(&self, from: &Repo) -> Result<(), ResticError> {
+    /// `restic copy` of every snapshot of `from` tagged `tag` not yet here.
+    pub(crate) async fn copy_from(&self, from: &Repo, tag: &str) -> Result<(), ResticError> {
         let args = [
             "copy".to_owned(),
+            "--tag".to_owned(),
+            tag.to_owned(),
             "--from-repo".to_owned(),
             from.location.clone(),
             "--from-password-file".to_owned(),

@@ -450,7 +450,7 @@ async fn secondary(config: &Config, tier: &Tier, local: &Repo) -> TierRun {
         }
         repo.unlock_stale().await?;
         steps.push("unlock-stale".to_owned());
-        repo.copy_from(local).await?;
+        repo.copy_from(local, TAG).await?;
         steps.push("copy".to_owned());
         let flags = tier.retention.flags();
         if !flags.is_empty() {
