@@ -477,10 +477,7 @@ impl Validator<'_> {
 
     fn database(&self, raw: RawDatabase) -> Result<Database, ConfigError> {
         if !(raw.url.starts_with("postgres://") || raw.url.starts_with("postgresql://")) {
-            return Err(self.invalid(
-                "database.url",
-                "must be a postgres:// or postgresql:// URL",
-            ));
+            return Err(self.invalid("database.url", "must be a postgres:// or postgresql:// URL"));
         }
         let options = PgConnectOptions::from_str(&raw.url)
             .map_err(|e| self.invalid("database.url", format!("not a PostgreSQL URL: {e}")))?;
@@ -529,10 +526,9 @@ impl Validator<'_> {
         match raw {
             RawEntities::None => Ok(Entities::Listed(Vec::new())),
             RawEntities::Word(word) if word == "all" => Ok(Entities::All),
-            RawEntities::Word(_) => Err(self.invalid(
-                "entities",
-                "must be `all` or a list of entity ids",
-            )),
+            RawEntities::Word(_) => {
+                Err(self.invalid("entities", "must be `all` or a list of entity ids"))
+            }
             RawEntities::List(list) => {
                 let mut ids = Vec::with_capacity(list.len());
                 let mut seen = BTreeSet::new();
@@ -561,9 +557,11 @@ impl Validator<'_> {
                 "must not start with `-` or hold control characters",
             ));
         }
-        let remote = ["sftp:", "rest:", "rclone:", "s3:", "b2:", "azure:", "gs:", "swift:"]
-            .iter()
-            .any(|p| repo.starts_with(p));
+        let remote = [
+            "sftp:", "rest:", "rclone:", "s3:", "b2:", "azure:", "gs:", "swift:",
+        ]
+        .iter()
+        .any(|p| repo.starts_with(p));
         if !remote && !Path::new(repo).is_absolute() {
             return Err(self.invalid(
                 field("repository"),

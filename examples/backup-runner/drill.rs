@@ -39,7 +39,10 @@ pub(crate) async fn drill(
 
     // Newest manifest per entity.
     let mut latest: BTreeMap<String, &Snapshot> = BTreeMap::new();
-    for s in snapshots.iter().filter(|s| s.tag("kind") == Some("manifest")) {
+    for s in snapshots
+        .iter()
+        .filter(|s| s.tag("kind") == Some("manifest"))
+    {
         if let Some(entity) = s.tag("entity") {
             latest.insert(entity.to_owned(), s); // sorted oldest first: the last one wins
         }
@@ -67,9 +70,15 @@ pub(crate) async fn drill(
         };
         match (EntityId::new(name), latest.get(name)) {
             (Ok(entity), Some(manifest_snap)) => {
-                if let Err(e) =
-                    drill_entity(config, &repo, &snapshots, &entity, manifest_snap, &mut result)
-                        .await
+                if let Err(e) = drill_entity(
+                    config,
+                    &repo,
+                    &snapshots,
+                    &entity,
+                    manifest_snap,
+                    &mut result,
+                )
+                .await
                 {
                     result.problems.push(format!("{e:#}"));
                 }
@@ -84,7 +93,11 @@ pub(crate) async fn drill(
         println!(
             "{tier_name}: entity {}: {} ({} tables, {} rows) in {:.2} s",
             result.entity,
-            if result.ok { "restore matches the manifest" } else { "FAILED" },
+            if result.ok {
+                "restore matches the manifest"
+            } else {
+                "FAILED"
+            },
             result.tables,
             result.rows,
             result.seconds
@@ -160,7 +173,8 @@ async fn drill_entity(
             scratch.quoted()
         )))
         .await?;
-    let restored = restore_and_compare(config, repo, dump, entity, &manifest, &scratch, result).await;
+    let restored =
+        restore_and_compare(config, repo, dump, entity, &manifest, &scratch, result).await;
     let dropped = admin
         .execute(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
@@ -224,8 +238,11 @@ async fn restore_and_compare(
         }
         buf
     };
-    let (copied, restic_stderr, restore_stderr) =
-        tokio::join!(copy, read_err(restic_err.take()), read_err(restore_err.take()));
+    let (copied, restic_stderr, restore_stderr) = tokio::join!(
+        copy,
+        read_err(restic_err.take()),
+        read_err(restore_err.take())
+    );
     let restic_status = restic.wait().await?;
     let restore_status = pg_restore.wait().await?;
     classify("dump", restic_status, &restic_stderr)?;
@@ -266,6 +283,8 @@ async fn restore_and_compare(
 /// `restic dump SNAPSHOT /FILE` into memory (for small files: manifests).
 async fn restic_dump(repo: &Repo, snapshot: &str, file: &str) -> anyhow::Result<Vec<u8>> {
     let path = format!("/{file}");
-    let out = repo.run("dump", &["dump".to_owned(), snapshot.to_owned(), path]).await?;
+    let out = repo
+        .run("dump", &["dump".to_owned(), snapshot.to_owned(), path])
+        .await?;
     Ok(out)
 }

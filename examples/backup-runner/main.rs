@@ -36,7 +36,11 @@ use crate::report::{Outcome, Report};
 const EXIT_USAGE: u8 = 2;
 
 #[derive(Debug, Parser)]
-#[command(name = "backup-runner", version, about = "restic backups in three tiers, with restore drills")]
+#[command(
+    name = "backup-runner",
+    version,
+    about = "restic backups in three tiers, with restore drills"
+)]
 struct Cli {
     /// The YAML configuration.
     #[arg(long, short, value_name = "FILE")]

@@ -72,8 +72,9 @@ pub(crate) async fn table_sums(
             "SELECT count(*), md5(coalesce(string_agg(h, '' ORDER BY h), '')) \
              FROM (SELECT md5(t::text) AS h FROM ONLY {qualified} t) rows"
         );
-        let (rows, checksum): (i64, String) =
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_one(&mut *conn).await?;
+        let (rows, checksum): (i64, String) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut *conn)
+            .await?;
         sums.insert(name, TableSums { rows, checksum });
     }
     Ok(sums)

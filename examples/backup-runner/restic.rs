@@ -91,7 +91,11 @@ impl ResticError {
 }
 
 /// Classifies a finished restic command by its exit status.
-pub(crate) fn classify(command: &str, status: ExitStatus, stderr: &[u8]) -> Result<(), ResticError> {
+pub(crate) fn classify(
+    command: &str,
+    status: ExitStatus,
+    stderr: &[u8],
+) -> Result<(), ResticError> {
     let text = tail(stderr);
     match status.code() {
         Some(0) => Ok(()),
@@ -156,10 +160,9 @@ pub(crate) struct Snapshot {
 impl Snapshot {
     /// The value of tag `key:value`, if present.
     pub(crate) fn tag(&self, key: &str) -> Option<&str> {
-        self.tags.iter().find_map(|t| {
-            t.strip_prefix(key)
-                .and_then(|rest| rest.strip_prefix(':'))
-        })
+        self.tags
+            .iter()
+            .find_map(|t| t.strip_prefix(key).and_then(|rest| rest.strip_prefix(':')))
     }
 
     /// The snapshot's time.
@@ -292,7 +295,10 @@ impl Repo {
 
     /// Whether the repository exists (`restic cat config`).
     pub(crate) async fn exists(&self) -> Result<bool, ResticError> {
-        match self.run("cat config", &["cat".into(), "config".into()]).await {
+        match self
+            .run("cat config", &["cat".into(), "config".into()])
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if e.is_missing_repository() => Ok(false),
             Err(e) => Err(e),
@@ -339,7 +345,7 @@ impl Repo {
                 command: "snapshots".into(),
                 reason: e.to_string(),
             })?;
-        list.sort_by(|a, b| a.timestamp().cmp(&b.timestamp()));
+        list.sort_by_key(Snapshot::timestamp);
         Ok(list)
     }
 
@@ -381,7 +387,11 @@ impl Repo {
     }
 
     /// `restic forget --prune` with `flags`, limited to snapshots tagged `tag`.
-    pub(crate) async fn forget_prune(&self, tag: &str, flags: &[String]) -> Result<(), ResticError> {
+    pub(crate) async fn forget_prune(
+        &self,
+        tag: &str,
+        flags: &[String],
+    ) -> Result<(), ResticError> {
         let mut args = vec![
             "forget".to_owned(),
             "--prune".to_owned(),
@@ -404,7 +414,12 @@ impl Repo {
 
     /// `restic stats --mode raw-data --json`: bytes the repository stores.
     pub(crate) async fn stats(&self) -> Result<Stats, ResticError> {
-        let args = ["stats".to_owned(), "--mode".into(), "raw-data".into(), "--json".into()];
+        let args = [
+            "stats".to_owned(),
+            "--mode".into(),
+            "raw-data".into(),
+            "--json".into(),
+        ];
         let out = self.run("stats", &args).await?;
         serde_json::from_slice(&out).map_err(|e| ResticError::Output {
             command: "stats".into(),
@@ -449,11 +464,23 @@ mod tests {
     fn exit_codes_are_classified_and_unknown_ones_fail() {
         let status = |code: i32| ExitStatus::from_raw(code << 8);
         assert!(classify("x", status(0), b"").is_ok());
-        assert!(matches!(classify("x", status(1), b"boom"), Err(ResticError::Fatal { .. })));
-        assert!(matches!(classify("x", status(3), b""), Err(ResticError::Incomplete { .. })));
-        assert!(matches!(classify("x", status(130), b""), Err(ResticError::Interrupted { .. })));
+        assert!(matches!(
+            classify("x", status(1), b"boom"),
+            Err(ResticError::Fatal { .. })
+        ));
+        assert!(matches!(
+            classify("x", status(3), b""),
+            Err(ResticError::Incomplete { .. })
+        ));
+        assert!(matches!(
+            classify("x", status(130), b""),
+            Err(ResticError::Interrupted { .. })
+        ));
         for code in [2, 10, 11, 12, 255] {
-            assert!(matches!(classify("x", status(code), b""), Err(ResticError::Unknown { .. })));
+            assert!(matches!(
+                classify("x", status(code), b""),
+                Err(ResticError::Unknown { .. })
+            ));
         }
         // Killed by a signal: no exit code at all.
         assert!(matches!(

@@ -16,7 +16,7 @@ use crate::config::{Config, Globals, Tier, TierName};
 use crate::db;
 use crate::manifest::{DumpFacts, MANIFEST_FORMAT, Manifest, table_sums};
 use crate::progress;
-use crate::report::{ItemReport, Outcome, Report, RunReport, TierRun, TierState, TierSummary};
+use crate::report::{ItemReport, Outcome, Report, RunReport, TierRun, TierState};
 use crate::restic::{Repo, ResticError};
 use crate::stream;
 
@@ -133,7 +133,7 @@ pub(crate) async fn run(config: &Config) -> anyhow::Result<Outcome> {
         let summary = report
             .tiers
             .entry(tier.name.as_str().to_owned())
-            .or_insert_with(TierSummary::default);
+            .or_default();
         summary.repository = tier.repository.clone();
         summary.last_state = Some(run.state);
         summary.last_attempt = Some(finished.to_string());

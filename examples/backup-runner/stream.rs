@@ -107,9 +107,11 @@ pub(crate) async fn into_restic(
         }
     };
 
-    let (Some(mut stdin), Some(mut restic_out), Some(mut restic_err)) =
-        (restic.stdin.take(), restic.stdout.take(), restic.stderr.take())
-    else {
+    let (Some(mut stdin), Some(mut restic_out), Some(mut restic_err)) = (
+        restic.stdin.take(),
+        restic.stdout.take(),
+        restic.stderr.take(),
+    ) else {
         return Err(StreamError::Pipe {
             program: program.to_owned(),
             source: std::io::Error::other("restic pipes missing"),
@@ -161,7 +163,11 @@ pub(crate) async fn into_restic(
         let _ = child.start_kill();
     }
     let dump_status = child.wait().await;
-    let dump_stderr = dump_err_task.await.ok().and_then(Result::ok).unwrap_or_default();
+    let dump_stderr = dump_err_task
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     let dump_ok = matches!(&dump_status, Ok(s) if s.success());
 
     if !dump_ok || copied.is_err() {
@@ -176,7 +182,11 @@ pub(crate) async fn into_restic(
             let _ = restic.wait().await;
         }
         drop(stdin);
-        let restic_stderr = restic_err_task.await.ok().and_then(Result::ok).unwrap_or_default();
+        let restic_stderr = restic_err_task
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
         if dump_ok && let Err(source) = copied {
             // The producer was fine; restic failed on its own (locked, unreachable, …).
             if let Ok(Ok(status)) = finished {
@@ -204,8 +214,16 @@ pub(crate) async fn into_restic(
         command: "backup --stdin".into(),
         source,
     })?;
-    let restic_stdout = restic_out_task.await.ok().and_then(Result::ok).unwrap_or_default();
-    let restic_stderr = restic_err_task.await.ok().and_then(Result::ok).unwrap_or_default();
+    let restic_stdout = restic_out_task
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let restic_stderr = restic_err_task
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     classify("backup --stdin", status, &restic_stderr)?;
     let snapshot = snapshot_id("backup --stdin", &restic_stdout)?;
     Ok(Streamed {

@@ -60,14 +60,21 @@ async fn two_entities_backed_up_to_every_tier_then_the_drill_matches_and_catches
         let out = w.runner(&config, &["restore-drill", "--tier", tier]).await;
         assert_eq!(code(&out), Some(0), "{tier}: {}", text(&out));
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains("entity acme: restore matches the manifest (2 tables, 667 rows)"), "{stdout}");
-        assert!(stdout.contains("entity beta: restore matches the manifest (2 tables, 400 rows)"), "{stdout}");
+        assert!(
+            stdout.contains("entity acme: restore matches the manifest (2 tables, 667 rows)"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("entity beta: restore matches the manifest (2 tables, 400 rows)"),
+            "{stdout}"
+        );
     }
     // Scratch databases are gone, the live one untouched.
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname LIKE 'axe\\_drill\\_%'")
-        .fetch_one(w.db.owner_pool())
-        .await
-        .unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname LIKE 'axe\\_drill\\_%'")
+            .fetch_one(w.db.owner_pool())
+            .await
+            .unwrap();
     assert_eq!(left, 0);
 
     // status reads the report.
@@ -75,7 +82,12 @@ async fn two_entities_backed_up_to_every_tier_then_the_drill_matches_and_catches
     assert_eq!(code(&out), Some(0), "{}", text(&out));
     let status = String::from_utf8_lossy(&out.stdout);
     for tier in ["local", "ring", "cold"] {
-        assert!(status.lines().any(|l| l.starts_with(tier) && l.contains(" ok ")), "{status}");
+        assert!(
+            status
+                .lines()
+                .any(|l| l.starts_with(tier) && l.contains(" ok ")),
+            "{status}"
+        );
     }
     assert!(status.contains("restore drill cold: ok"), "{status}");
 
@@ -94,23 +106,47 @@ async fn two_entities_backed_up_to_every_tier_then_the_drill_matches_and_catches
         .arg(&local)
         .arg("--password-file")
         .arg(&w.password_file)
-        .args(["dump", manifest["id"].as_str().unwrap(), "/ent_acme.manifest.json"])
+        .args([
+            "dump",
+            manifest["id"].as_str().unwrap(),
+            "/ent_acme.manifest.json",
+        ])
         .output()
         .unwrap();
     let mut forged: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = forged["tables"]["notes"]["rows"].as_i64().unwrap();
     forged["tables"]["notes"]["rows"] = (rows + 1).into();
-    let mut args = vec!["backup", "--stdin", "--stdin-filename", "ent_acme.manifest.json", "--host", "testhost"];
+    let mut args = vec![
+        "backup",
+        "--stdin",
+        "--stdin-filename",
+        "ent_acme.manifest.json",
+        "--host",
+        "testhost",
+    ];
     let t = tags(&manifest);
     for tag in &t {
         args.push("--tag");
         args.push(tag);
     }
-    restic(&local, &w.password_file, &args, &serde_json::to_vec(&forged).unwrap());
-    let out = w.runner(&config, &["restore-drill", "--tier", "local", "--entity", "acme"]).await;
+    restic(
+        &local,
+        &w.password_file,
+        &args,
+        &serde_json::to_vec(&forged).unwrap(),
+    );
+    let out = w
+        .runner(
+            &config,
+            &["restore-drill", "--tier", "local", "--entity", "acme"],
+        )
+        .await;
     assert_eq!(code(&out), Some(1), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("table notes: manifest 501 rows"), "{stdout}");
+    assert!(
+        stdout.contains("table notes: manifest 501 rows"),
+        "{stdout}"
+    );
     assert!(stdout.contains("restored 500 rows"), "{stdout}");
 }
 
@@ -152,7 +188,10 @@ async fn a_dump_killed_half_way_leaves_every_tier_unchanged_and_fails_the_run() 
     let report = w.report();
     assert_eq!(report["last_run"]["outcome"], "failed");
     let error = report["last_run"]["items"][0]["error"].as_str().unwrap();
-    assert!(error.contains("no snapshot was written") && error.contains("65536 bytes"), "{error}");
+    assert!(
+        error.contains("no snapshot was written") && error.contains("65536 bytes"),
+        "{error}"
+    );
 
     // The good config works again, unattended.
     let out = w.runner(&good, &["run"]).await;
@@ -181,7 +220,11 @@ async fn an_unprovisioned_entity_fails_the_run_without_a_snapshot_and_pings_the_
             if let Some((head, body)) = text.split_once("\r\n\r\n") {
                 let len: usize = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
                     .unwrap_or(0);
                 if body.len() >= len {
                     break;
@@ -191,7 +234,9 @@ async fn an_unprovisioned_entity_fails_the_run_without_a_snapshot_and_pings_the_
                 break;
             }
         }
-        sock.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await.unwrap();
+        sock.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
         String::from_utf8(buf).unwrap()
     });
     let config = w.config(
@@ -208,7 +253,11 @@ async fn an_unprovisioned_entity_fails_the_run_without_a_snapshot_and_pings_the_
     let local = w.path("local");
     assert_eq!(count_kind(&local, &w.password_file, "dump"), 1, "only acme");
     let ghost = format!("entity:{}", "ghost");
-    assert!(!snapshots(&local, &w.password_file).iter().any(|s| tags(s).contains(&ghost)));
+    assert!(
+        !snapshots(&local, &w.password_file)
+            .iter()
+            .any(|s| tags(s).contains(&ghost))
+    );
     let request = hook.await.unwrap();
     assert!(request.starts_with("POST /hook"), "{request}");
     assert!(request.contains("\"outcome\":\"failed\""), "{request}");
@@ -224,7 +273,10 @@ async fn missing_cold_disk_and_unreachable_ring_degrade_while_local_completes() 
         &Setup {
             // Nothing listens on loopback port 1: the ssh under restic's sftp backend is refused.
             ring: Some("sftp://axe@127.0.0.1:1//srv/ring".into()),
-            cold: Some((unplugged.join("restic").display().to_string(), Some(unplugged.clone()))),
+            cold: Some((
+                unplugged.join("restic").display().to_string(),
+                Some(unplugged.clone()),
+            )),
             ..Setup::default()
         },
     );
@@ -244,7 +296,10 @@ async fn missing_cold_disk_and_unreachable_ring_degrade_while_local_completes() 
     std::fs::create_dir_all(&unplugged).unwrap();
     let out = w.runner(&config, &["run"]).await;
     assert_eq!(code(&out), Some(3), "{}", text(&out));
-    assert!(!unplugged.join("restic").exists(), "nothing written onto the bare mount folder");
+    assert!(
+        !unplugged.join("restic").exists(),
+        "nothing written onto the bare mount folder"
+    );
     let report = w.report();
     let reason = report["tiers"]["cold"]["error"].as_str().unwrap();
     assert!(reason.contains("is not mounted"), "{reason}");
@@ -253,7 +308,9 @@ async fn missing_cold_disk_and_unreachable_ring_degrade_while_local_completes() 
     // The drill of the local tier passes; the drill of the absent tier fails cleanly.
     let out = w.runner(&config, &["restore-drill"]).await;
     assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let out = w.runner(&config, &["restore-drill", "--tier", "cold"]).await;
+    let out = w
+        .runner(&config, &["restore-drill", "--tier", "cold"])
+        .await;
     assert_eq!(code(&out), Some(1), "{}", text(&out));
 }
 
@@ -262,14 +319,34 @@ async fn kill_9_mid_backup_then_the_next_run_succeeds_unattended() {
     use std::os::unix::process::CommandExt as _;
     let w = World::new().await;
     w.entity_with_rows("acme", 4000, 256).await;
-    let good = w.config("good.yaml", &Setup { globals: "off", ..Setup::default() });
+    let good = w.config(
+        "good.yaml",
+        &Setup {
+            globals: "off",
+            ..Setup::default()
+        },
+    );
     // First run creates the repository.
     let out = w.runner(&good, &["run"]).await;
     assert_eq!(code(&out), Some(0), "{}", text(&out));
 
     // pg_dump stalls after 64 KiB: the run is mid-backup, restic holds its lock.
-    let bin = pg_dump_wrapper(w.dir.path(), "\"$REAL\" \"$@\" | { head -c 65536; sleep 120; cat >/dev/null; }");
-    let slow = w.config("slow.yaml", &Setup { globals: "off", bin_dir: Some(bin), ..Setup::default() });
+    let stalled = w.path("stalled");
+    let bin = pg_dump_wrapper(
+        w.dir.path(),
+        &format!(
+            "\"$REAL\" \"$@\" | {{ head -c 65536; touch '{}'; sleep 120; cat >/dev/null; }}",
+            stalled.display()
+        ),
+    );
+    let slow = w.config(
+        "slow.yaml",
+        &Setup {
+            globals: "off",
+            bin_dir: Some(bin),
+            ..Setup::default()
+        },
+    );
     let mut child = std::process::Command::new(support::binary());
     child
         .args(["--config", slow.to_str().unwrap(), "run"])
@@ -281,7 +358,7 @@ async fn kill_9_mid_backup_then_the_next_run_succeeds_unattended() {
     let mut waited = 0;
     loop {
         let n = std::fs::read_dir(&locks).map(|d| d.count()).unwrap_or(0);
-        if n > 0 {
+        if n > 0 && stalled.exists() {
             break;
         }
         assert!(waited < 600, "the slow run never took a lock");
@@ -323,21 +400,44 @@ async fn retention_keeps_exactly_the_expected_snapshots_per_tier() {
     // Synthetic history: one snapshot a day, 1 to 10 January 2026 at noon, and an earlier one
     // on the 10th; plus an operator's own snapshot that the runner must leave alone.
     restic(&local, &w.password_file, &["init"], b"");
-    let mut times: Vec<String> = (1..=10).map(|d| format!("2026-01-{d:02} 12:00:00")).collect();
+    let mut times: Vec<String> = (1..=10)
+        .map(|d| format!("2026-01-{d:02} 12:00:00"))
+        .collect();
     times.push("2026-01-10 08:00:00".into());
     for time in &times {
         restic(
             &local,
             &w.password_file,
-            &["backup", "--stdin", "--stdin-filename", "ent_acme.dump", "--host", "testhost",
-              "--tag", "axe", "--tag", "kind:dump", "--time", time],
+            &[
+                "backup",
+                "--stdin",
+                "--stdin-filename",
+                "ent_acme.dump",
+                "--host",
+                "testhost",
+                "--tag",
+                "axe",
+                "--tag",
+                "kind:dump",
+                "--time",
+                time,
+            ],
             time.as_bytes(),
         );
     }
     restic(
         &local,
         &w.password_file,
-        &["backup", "--stdin", "--stdin-filename", "notes.txt", "--host", "testhost", "--time", "2026-01-01 09:00:00"],
+        &[
+            "backup",
+            "--stdin",
+            "--stdin-filename",
+            "notes.txt",
+            "--host",
+            "testhost",
+            "--time",
+            "2026-01-01 09:00:00",
+        ],
         b"mine",
     );
 
@@ -355,21 +455,43 @@ async fn retention_keeps_exactly_the_expected_snapshots_per_tier() {
     // (Mon 29 Dec – Sun 4 Jan → the 4th). The operator's snapshot stays.
     assert_eq!(
         kept(&local),
-        ["2026-01-01T09:00", "2026-01-04T12:00", "2026-01-08T12:00", "2026-01-09T12:00", "2026-01-10T12:00"]
+        [
+            "2026-01-01T09:00",
+            "2026-01-04T12:00",
+            "2026-01-08T12:00",
+            "2026-01-09T12:00",
+            "2026-01-10T12:00"
+        ]
     );
     // Ring: only the runner's snapshots are copied; keep-within 3d of the newest keeps 8-10.
-    assert_eq!(kept(&ring), ["2026-01-08T12:00", "2026-01-09T12:00", "2026-01-10T12:00"]);
+    assert_eq!(
+        kept(&ring),
+        ["2026-01-08T12:00", "2026-01-09T12:00", "2026-01-10T12:00"]
+    );
 }
 
 #[tokio::test]
 async fn a_second_unchanged_backup_adds_less_than_5_percent_of_the_dump() {
     let w = World::new().await;
-    w.entity_with_rows("acme", 8000, 256).await; // ~2 MB of row data
-    let config = w.config("dedup.yaml", &Setup { globals: "off", ..Setup::default() });
+    // ~30 MB of row data: restic's chunks average 1 MiB, and the dump's header (with its
+    // timestamp) changes one chunk per run, so a dump of a few MB cannot show dedup.
+    w.entity_with_rows("acme", 100_000, 320).await;
+    let config = w.config(
+        "dedup.yaml",
+        &Setup {
+            globals: "off",
+            ..Setup::default()
+        },
+    );
     let out = w.runner(&config, &["run"]).await;
     assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let dump_bytes = w.report()["last_run"]["items"][0]["bytes"].as_u64().unwrap();
-    assert!(dump_bytes > 1_500_000, "dump of {dump_bytes} bytes is too small to measure");
+    let dump_bytes = w.report()["last_run"]["items"][0]["bytes"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        dump_bytes > 25_000_000,
+        "dump of {dump_bytes} bytes is too small to measure"
+    );
     let first = dir_size(&w.path("local"));
     let out = w.runner(&config, &["run"]).await;
     assert_eq!(code(&out), Some(0), "{}", text(&out));
@@ -386,14 +508,24 @@ async fn a_second_unchanged_backup_adds_less_than_5_percent_of_the_dump() {
 async fn verify_rotates_through_the_data_and_finds_a_damaged_pack() {
     let w = World::new().await;
     w.entity_with_rows("acme", 4000, 256).await;
-    let config = w.config("verify.yaml", &Setup { globals: "off", cycle: 3, ..Setup::default() });
+    let config = w.config(
+        "verify.yaml",
+        &Setup {
+            globals: "off",
+            cycle: 3,
+            ..Setup::default()
+        },
+    );
     let out = w.runner(&config, &["run"]).await;
     assert_eq!(code(&out), Some(0), "{}", text(&out));
     for expected in ["1/3", "2/3", "3/3", "1/3"] {
         let out = w.runner(&config, &["verify"]).await;
         assert_eq!(code(&out), Some(0), "{}", text(&out));
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains(&format!("local: check --read-data-subset {expected}: ok")), "{stdout}");
+        assert!(
+            stdout.contains(&format!("local: check --read-data-subset {expected}: ok")),
+            "{stdout}"
+        );
     }
 
     // Damage the largest pack in the middle (same size, so only reading the data finds it).
@@ -431,7 +563,11 @@ async fn verify_rotates_through_the_data_and_finds_a_damaged_pack() {
     let failed = failed.expect("a damaged pack went unnoticed for a whole cycle");
     let out = w.runner(&config, &["verify"]).await;
     assert_eq!(code(&out), Some(1), "{}", text(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), failed, "the same subset is read again");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        failed,
+        "the same subset is read again"
+    );
     assert_eq!(w.report()["verify"]["local"]["ok"], false);
 }
 
@@ -442,8 +578,13 @@ async fn hostile_configs_and_arguments_are_refused_naming_the_field() {
     std::fs::write(&pw, PASSWORD).unwrap();
     let empty_pw = dir.path().join("empty");
     std::fs::write(&empty_pw, "\n").unwrap();
-    let good_tiers = format!("tiers:\n  local:\n    repository: /tmp/x\n    password-file: {}\n", pw.display());
-    let base = format!("database:\n  url: postgres://backup@localhost/frame\nstate-dir: /var/lib/b\n{good_tiers}");
+    let good_tiers = format!(
+        "tiers:\n  local:\n    repository: /tmp/x\n    password-file: {}\n",
+        pw.display()
+    );
+    let base = format!(
+        "database:\n  url: postgres://backup@localhost/frame\nstate-dir: /var/lib/b\n{good_tiers}"
+    );
     let cases: Vec<(String, &str, &str)> = vec![
         (format!("{base}bogus: 1\n"), "bogus", "unknown field `bogus`"),
         (base.replace("postgres://backup@", "postgres://backup:hunter2@"), "database.url", "password"),
@@ -481,10 +622,16 @@ async fn hostile_configs_and_arguments_are_refused_naming_the_field() {
         assert_eq!(code(&out), Some(2), "case {i}: {yaml}\n{}", text(&out));
         assert!(stderr.contains("config error"), "case {i}: {stderr}");
         if !field.is_empty() {
-            assert!(stderr.contains(&format!("field `{field}`")), "case {i}: {stderr}");
+            assert!(
+                stderr.contains(&format!("field `{field}`")),
+                "case {i}: {stderr}"
+            );
         }
         assert!(stderr.contains(reason), "case {i}: {stderr}");
-        assert!(!stderr.contains("hunter2"), "case {i}: a password reached the output");
+        assert!(
+            !stderr.contains("hunter2"),
+            "case {i}: a password reached the output"
+        );
     }
     // The valid base passes.
     let file = dir.path().join("ok.yaml");
@@ -495,7 +642,13 @@ async fn hostile_configs_and_arguments_are_refused_naming_the_field() {
     let f = file.to_str().unwrap();
     for args in [
         vec!["--config", f, "verify", "--tier", "bogus"],
-        vec!["--config", f, "restore-drill", "--entity", "acme;drop database frame"],
+        vec![
+            "--config",
+            f,
+            "restore-drill",
+            "--entity",
+            "acme;drop database frame",
+        ],
         vec!["--config", f, "restore-drill", "--entity", "ACME"],
         vec!["--config", f, "restore-drill", "--tier", "../local"],
         vec!["--config", f, "explode"],

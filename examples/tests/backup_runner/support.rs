@@ -156,13 +156,21 @@ impl World {
             writeln!(y, "    retention: {r}").unwrap();
         }
         if let Some(ring) = &setup.ring {
-            writeln!(y, "  ring:\n    repository: \"{ring}\"\n    password-file: {pw}").unwrap();
+            writeln!(
+                y,
+                "  ring:\n    repository: \"{ring}\"\n    password-file: {pw}"
+            )
+            .unwrap();
             if let Some(r) = &setup.ring_retention {
                 writeln!(y, "    retention: {r}").unwrap();
             }
         }
         if let Some((repo, mount)) = &setup.cold {
-            writeln!(y, "  cold:\n    repository: {repo}\n    password-file: {pw}").unwrap();
+            writeln!(
+                y,
+                "  cold:\n    repository: {repo}\n    password-file: {pw}"
+            )
+            .unwrap();
             if let Some(m) = mount {
                 writeln!(y, "    mount: {}", m.display()).unwrap();
             }
