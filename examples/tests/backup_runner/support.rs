@@ -47,6 +47,7 @@ pub(crate) struct Setup {
     pub(crate) entities: String,
     pub(crate) ring: Option<String>,
     pub(crate) ring_retention: Option<String>,
+    pub(crate) ring_options: Vec<String>,
     pub(crate) cold: Option<(String, Option<PathBuf>)>,
     pub(crate) local_retention: Option<String>,
     pub(crate) bin_dir: Option<PathBuf>,
@@ -62,6 +63,7 @@ impl Default for Setup {
             entities: "all".into(),
             ring: None,
             ring_retention: None,
+            ring_options: Vec::new(),
             cold: None,
             local_retention: None,
             bin_dir: None,
@@ -163,6 +165,12 @@ impl World {
             .unwrap();
             if let Some(r) = &setup.ring_retention {
                 writeln!(y, "    retention: {r}").unwrap();
+            }
+            if !setup.ring_options.is_empty() {
+                writeln!(y, "    options:").unwrap();
+                for o in &setup.ring_options {
+                    writeln!(y, "      - \"{o}\"").unwrap();
+                }
             }
         }
         if let Some((repo, mount)) = &setup.cold {
@@ -311,4 +319,122 @@ pub(crate) fn dir_size(dir: &Path) -> u64 {
         }
     }
     total
+}
+
+/// A ring peer on loopback: `sshd` on a free 127.0.0.1 port whose only key may run one forced
+/// command, `rclone serve restic --stdio --append-only <dir>`: the client can add to the
+/// repository but not delete from it. Stopped on drop.
+pub(crate) struct SshRing {
+    sshd: std::process::Child,
+    pub(crate) dir: PathBuf,
+    /// `rclone.program` for restic: the ssh command reaching the forced command.
+    pub(crate) program: String,
+}
+
+impl SshRing {
+    pub(crate) fn start(base: &Path) -> SshRing {
+        use std::process::Command;
+        for tool in ["sshd", "ssh-keygen", "rclone"] {
+            let found = Command::new("sh")
+                .args([
+                    "-c",
+                    &format!("command -v {tool} || test -x /usr/sbin/{tool}"),
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                found.status.success(),
+                "{tool} is missing: apt-get install -y openssh-server rclone"
+            );
+        }
+        let root = base.join("ssh");
+        let dir = base.join("ring-data");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        // sshd refuses to start without its privilege-separation folder.
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        for key in ["host", "user"] {
+            let out = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(root.join(key))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", text(&out));
+        }
+        let user_pub = std::fs::read_to_string(root.join("user.pub")).unwrap();
+        std::fs::write(
+            root.join("authorized_keys"),
+            format!(
+                "command=\"rclone serve restic --stdio --append-only {}\",restrict {}",
+                dir.display(),
+                user_pub.trim()
+            ),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = root.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {r}/host\nAuthorizedKeysFile {r}/authorized_keys\n\
+                 PidFile {r}/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n",
+                r = root.display()
+            ),
+        )
+        .unwrap();
+        let host_pub = std::fs::read_to_string(root.join("host.pub")).unwrap();
+        std::fs::write(
+            root.join("known_hosts"),
+            format!("[127.0.0.1]:{port} {}", host_pub.trim()),
+        )
+        .unwrap();
+        let sshd = Command::new("/usr/sbin/sshd")
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until it listens.
+        let mut tries = 0;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(tries < 100, "sshd did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            tries += 1;
+        }
+        let user =
+            String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+        let program = format!(
+            "ssh -p {port} -i {r}/user -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile={r}/known_hosts {}@127.0.0.1",
+            user.trim(),
+            r = root.display()
+        );
+        SshRing { sshd, dir, program }
+    }
+
+    /// Runs restic on the ring through ssh; returns the output.
+    pub(crate) fn restic(&self, password_file: &Path, args: &[&str]) -> Output {
+        std::process::Command::new("restic")
+            .args(["--repo", "rclone:ring", "--password-file"])
+            .arg(password_file)
+            .arg("--option")
+            .arg(format!("rclone.program={}", self.program))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for SshRing {
+    fn drop(&mut self) {
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+    }
 }
