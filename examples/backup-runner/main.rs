@@ -3,7 +3,7 @@
 //! drills.
 //!
 //! ```sh
-//! cargo run --example backup-runner -- --config examples/backup-runner/backup.example.yaml check-config
+//! cargo run --example backup-runner -- --config backup.yaml check-config
 //! cargo run --example backup-runner -- --config backup.yaml run
 //! cargo run --example backup-runner -- --config backup.yaml restore-drill --tier local
 //! ```

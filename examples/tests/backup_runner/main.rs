@@ -508,6 +508,9 @@ async fn a_second_unchanged_backup_adds_less_than_5_percent_of_the_dump() {
     assert_eq!(code(&out), Some(0), "{}", text(&out));
     let second = dir_size(&w.path("local"));
     let added = second - first;
+    eprintln!(
+        "dedup: dump {dump_bytes} bytes, first backup {first} bytes, second added {added} bytes"
+    );
     assert!(
         added * 20 < dump_bytes,
         "second backup added {added} bytes for a {dump_bytes}-byte dump"
