@@ -4,12 +4,14 @@
 //! the RFC 9728 metadata routes (public), then for the MCP path: [`EntraAuthLayer`] (401),
 //! [`TenantLayer`] (403), the gate of [`guard`](crate::guard) (404 for foreign sessions,
 //! 403 for a missing tool scope, 413, 429), and rmcp's `StreamableHttpService` (Host and
-//! Origin checks, protocol version, both protocol eras).
+//! Origin checks, protocol version, both protocol eras). With
+//! [`McpEndpointBuilder::record_refusals`] a [`RefusalLayer`] goes around all of them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axe_audit::refusals::RefusalLayer;
 use axe_audit::{AuditLog, Envelope};
 use axe_auth::{EntraAuthLayer, ProtectedResource};
 use axe_tenant::TenantLayer;
@@ -85,6 +87,7 @@ impl McpEndpoint {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             store: None,
             json_response: false,
+            refusals: None,
         }
     }
 
@@ -130,6 +133,7 @@ pub struct McpEndpointBuilder {
     idle_timeout: Duration,
     store: Option<PgSessionStore>,
     json_response: bool,
+    refusals: Option<RefusalLayer>,
 }
 
 impl McpEndpointBuilder {
@@ -233,6 +237,15 @@ impl McpEndpointBuilder {
     /// Answers plain JSON instead of an SSE stream when a call sends no notification first.
     pub fn json_response(mut self, on: bool) -> Self {
         self.json_response = on;
+        self
+    }
+
+    /// Records every refused request to the MCP path (401, 403, 404 for a foreign session,
+    /// 413, 429) in the operator log, with the reason code of the layer that refused. Build
+    /// the layer with [`refusal_layer`](crate::refusal_layer); it sits outside the token
+    /// layer, so refusals without a valid token are recorded too. Default: not recorded.
+    pub fn record_refusals(mut self, layer: RefusalLayer) -> Self {
+        self.refusals = Some(layer);
         self
     }
 
@@ -363,6 +376,10 @@ impl McpEndpointBuilder {
                 *dev,
                 crate::dev::dev_front,
             )),
+        };
+        let router = match self.refusals.take() {
+            Some(layer) => router.route_layer(layer),
+            None => router,
         };
         Ok(McpEndpoint {
             router,

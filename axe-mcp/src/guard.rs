@@ -242,7 +242,12 @@ fn insufficient_scope(guard: &Guard, spec: &ToolSpec, req: &Request) -> Response
 /// One answer for an unknown, expired or foreign session (MCP: 404 tells the client to start
 /// a new session).
 fn session_not_found() -> Response {
-    json_error(StatusCode::NOT_FOUND, -32001, "session not found")
+    json_error(
+        StatusCode::NOT_FOUND,
+        -32001,
+        "session not found",
+        "session_not_found",
+    )
 }
 
 fn too_large() -> Response {
@@ -250,11 +255,17 @@ fn too_large() -> Response {
         StatusCode::PAYLOAD_TOO_LARGE,
         -32600,
         "request body too large",
+        "body_too_large",
     )
 }
 
 fn too_many(message: &'static str) -> Response {
-    let mut r = json_error(StatusCode::TOO_MANY_REQUESTS, -32000, message);
+    let mut r = json_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        -32000,
+        message,
+        "rate_limited",
+    );
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     r
@@ -265,20 +276,30 @@ fn unavailable() -> Response {
         StatusCode::SERVICE_UNAVAILABLE,
         -32603,
         "session store unavailable",
+        "session_store_unavailable",
     );
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     r
 }
 
-fn json_error(status: StatusCode, code: i64, message: &'static str) -> Response {
+/// A JSON-RPC error answer; `reason` goes into the response extensions for the refusal
+/// record ([`crate::refusals`]).
+fn json_error(
+    status: StatusCode,
+    code: i64,
+    message: &'static str,
+    reason: &'static str,
+) -> Response {
     let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+    let reason = axe_audit::refusals::RefusalReason::new(reason);
     (
         status,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
+        axum::Extension(reason),
         body.to_string(),
     )
         .into_response()

@@ -22,6 +22,7 @@ pub mod error;
 mod guard;
 mod handler;
 pub mod pg;
+pub mod refusals;
 mod registry;
 pub mod tool;
 
@@ -32,6 +33,7 @@ pub use dev::DevFront;
 pub use endpoint::{McpEndpoint, McpEndpointBuilder};
 pub use error::{BuildError, StoreError};
 pub use pg::PgSessionStore;
+pub use refusals::{refusal_layer, refusal_reason};
 pub use tool::{Annotations, Tool, ToolError, ToolSpec};
 
 /// Re-exported so tools can name the cancellation token type without a direct dependency.

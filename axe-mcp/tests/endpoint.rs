@@ -486,3 +486,84 @@ async fn shutdown_ends_an_open_sse_stream() {
         "the SSE stream was still open 5 s after shutdown"
     );
 }
+
+#[tokio::test]
+async fn refusals_are_recorded_in_the_operator_log_with_the_refusing_rule() {
+    let db = axe_isolation::testing::TestDb::new().await.unwrap();
+    let issuer = axe_auth::test_util::TestIssuer::start().await.unwrap();
+    let isolation = isolation(&db).await;
+    let log = axe_audit::OperatorLog::new(db.owner_pool().clone());
+    log.install().await.unwrap();
+    let (layer, recorder) = axe_mcp::refusal_layer(log.clone()).spawn();
+    let stats = layer.stats();
+    let (base, endpoint) = serve_with(|url| {
+        builder(&issuer, &isolation, url)
+            .record_refusals(layer)
+            .build()
+            .unwrap()
+    })
+    .await;
+    let url = format!("{base}{PATH}");
+
+    // No token; an expired one; a verified email of another customer than the tenant's; a
+    // session of nobody; then one good call that must not be recorded.
+    let none = Client::new(&url, None).initialize().await;
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+    let expired = issuer
+        .token()
+        .object_id(ALICE)
+        .issued_at(std::time::SystemTime::now() - Duration::from_secs(7200))
+        .lifetime(Duration::from_secs(3600))
+        .mint();
+    let late = Client::new(&url, Some(expired)).initialize().await;
+    assert_eq!(late.status, StatusCode::UNAUTHORIZED);
+    let stranger = issuer
+        .token()
+        .object_id("eve")
+        .email("eve@realchoice.co.kr", Some(true))
+        .mint();
+    let foreign = Client::new(&url, Some(stranger)).initialize().await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN, "{}", foreign.body);
+    let mut ghost = Client::new(&url, Some(issuer.token().object_id(ALICE).mint()));
+    ghost.session = Some("0123456789abcdef".into());
+    let lost = ghost.call("notes_get", json!({"id": "n1"})).await;
+    assert_eq!(lost.status, StatusCode::NOT_FOUND);
+    let mut alice = Client::new(&url, Some(issuer.token().object_id(ALICE).mint()));
+    assert_eq!(alice.initialize().await.status, StatusCode::OK);
+
+    endpoint.shutdown();
+    drop(endpoint);
+    // The recorder writes in the background; wait until the four rows are there.
+    for _ in 0..100 {
+        if stats.recorded() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!((stats.recorded(), stats.dropped()), (4, 0));
+    drop(recorder);
+    let rows = log.tail(10).await.unwrap();
+    let codes: Vec<String> = rows
+        .iter()
+        .map(|r| match &r.outcome {
+            Outcome::DeniedWith { code } => code.clone(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "missing_credentials",
+            "expired",
+            "email_domain_conflict",
+            "session_not_found"
+        ]
+    );
+    for row in &rows {
+        assert_eq!(row.action, "http.refused");
+        assert_eq!(row.source.ip.as_deref(), Some("127.0.0.1"), "{row:?}");
+        let target = row.target.as_ref().unwrap();
+        assert!(target.id.ends_with(&format!("POST {PATH}")), "{target:?}");
+    }
+    log.verify().await.unwrap();
+}
