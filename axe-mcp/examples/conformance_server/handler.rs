@@ -160,6 +160,9 @@ impl ServerHandler for Conformance {
         request: GetPromptRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        if request.name == crate::mrtr::PROMPT {
+            return crate::mrtr::prompt(&request);
+        }
         prompts::get(&request.name, request.arguments.as_ref()).map(Into::into)
     }
 

@@ -17,6 +17,7 @@
 
 mod handler;
 mod media;
+mod mrtr;
 mod prompts;
 mod resources;
 mod tools;

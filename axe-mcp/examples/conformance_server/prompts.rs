@@ -43,6 +43,11 @@ pub(crate) fn list() -> Vec<Prompt> {
             Some("A prompt with an image"),
             None,
         ),
+        Prompt::new(
+            crate::mrtr::PROMPT,
+            Some("A prompt that first asks the user for a context (2026-07-28)"),
+            None,
+        ),
     ]
 }
 

@@ -40,8 +40,15 @@ fn string_argument(name: &str, description: &str) -> JsonObject {
     }))
 }
 
-/// Every tool the suite calls or lists.
+/// Every tool the suites call or list.
 pub(crate) fn list() -> Vec<Tool> {
+    let mut tools = base();
+    tools.extend(crate::mrtr::list());
+    tools
+}
+
+/// The tools of the 2025-11-25 suite.
+fn base() -> Vec<Tool> {
     vec![
         Tool::new(
             "test_simple_text",
@@ -102,11 +109,13 @@ pub(crate) fn list() -> Vec<Tool> {
         Tool::new(
             "json_schema_2020_12_tool",
             "Tool with JSON Schema 2020-12 features",
+            // The suite's 0.2 fixture (SEP-1613 and SEP-2106 keywords), a superset of 0.1.16's.
             object(json!({
                 "$schema": "https://json-schema.org/draft/2020-12/schema",
                 "type": "object",
                 "$defs": {
                     "address": {
+                        "$anchor": "addressDef",
                         "type": "object",
                         "properties": {
                             "street": {"type": "string"},
@@ -117,7 +126,17 @@ pub(crate) fn list() -> Vec<Tool> {
                 "properties": {
                     "name": {"type": "string"},
                     "address": {"$ref": "#/$defs/address"},
+                    "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+                    "phone": {"type": "string"},
+                    "email": {"type": "string"},
                 },
+                "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+                "if": {
+                    "properties": {"contactMethod": {"const": "phone"}},
+                    "required": ["contactMethod"],
+                },
+                "then": {"required": ["phone"]},
+                "else": {"required": ["email"]},
                 "additionalProperties": false,
             })),
         ),
@@ -135,6 +154,14 @@ pub(crate) async fn call(
     request: CallToolRequestParams,
     context: RequestContext<RoleServer>,
 ) -> Result<CallToolResponse, ErrorData> {
+    let client = request
+        .meta
+        .as_ref()
+        .and_then(|m| m.client_capabilities())
+        .or_else(|| context.meta.client_capabilities());
+    if let Some(answer) = crate::mrtr::call(&request, client.as_ref()) {
+        return answer;
+    }
     let args = request.arguments.clone().unwrap_or_default();
     let result = match request.name.as_ref() {
         "test_simple_text" => text("This is a simple text response for testing."),
