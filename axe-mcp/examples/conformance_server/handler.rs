@@ -9,7 +9,7 @@ use rmcp::model::{
     GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-    SubscribeRequestParams, UnsubscribeRequestParams,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
 #[allow(deprecated)] // logging is deprecated by SEP-2577 but still tested by the suite
 use rmcp::model::{LoggingLevel, SetLevelRequestParams};
@@ -122,6 +122,16 @@ impl ServerHandler for Conformance {
         resources::read(&request.uri).map(Into::into)
     }
 
+    /// `subscriptions/listen` (2026-07-28): every requested category is accepted (rmcp
+    /// narrows it to the capabilities advertised); the stream stays open until cancelled.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    #[allow(deprecated)] // resources/subscribe is legacy-only, still tested on 2025-11-25
     async fn subscribe(
         &self,
         request: SubscribeRequestParams,
@@ -135,6 +145,7 @@ impl ServerHandler for Conformance {
         Ok(())
     }
 
+    #[allow(deprecated)]
     async fn unsubscribe(
         &self,
         request: UnsubscribeRequestParams,

@@ -24,6 +24,8 @@ const MULTIPLE: &str = "test_input_required_result_multiple_inputs";
 const MULTI_ROUND: &str = "test_input_required_result_multi_round";
 const TAMPERED: &str = "test_input_required_result_tampered_state";
 const CAPABILITIES: &str = "test_input_required_result_capabilities";
+const MISSING_CAPABILITY: &str = "test_missing_capability";
+const STREAMING_ELICITATION: &str = "test_streaming_elicitation";
 /// The prompt that needs input (`prompts/get`).
 pub(crate) const PROMPT: &str = "test_input_required_result_prompt";
 
@@ -53,6 +55,16 @@ pub(crate) fn list() -> Vec<Tool> {
         Tool::new(
             CAPABILITIES,
             "Asks only for what the client declared it can answer",
+            none(),
+        ),
+        Tool::new(
+            MISSING_CAPABILITY,
+            "Needs sampling: refused (-32021) unless the client declared it",
+            none(),
+        ),
+        Tool::new(
+            STREAMING_ELICITATION,
+            "Needs elicitation, asked for with an input request",
             none(),
         ),
     ]
@@ -237,8 +249,35 @@ pub(crate) fn call(
                 ask(Value::Object(requests), None)
             }
         }
+        MISSING_CAPABILITY => match (
+            client.is_some_and(|c| c.sampling.is_some()),
+            responses.is_empty(),
+        ) {
+            (false, _) => Err(missing("sampling")),
+            (true, true) => ask(json!({"question": sampling_request("Say hello", 20)}), None),
+            (true, false) => done("Sampling answered".to_owned()),
+        },
+        STREAMING_ELICITATION => match (
+            client.is_some_and(|c| c.elicitation.is_some()),
+            responses.is_empty(),
+        ) {
+            (false, _) => Err(missing("elicitation")),
+            (true, true) => ask(
+                json!({"user_name": name_request("What is your name?", "name")}),
+                None,
+            ),
+            (true, false) => done("Elicitation answered".to_owned()),
+        },
         _ => return None,
     })
+}
+
+/// MissingRequiredClientCapabilityError (-32021) naming `capability`.
+fn missing(capability: &str) -> ErrorData {
+    match serde_json::from_value::<ClientCapabilities>(json!({capability: {}})) {
+        Ok(required) => ErrorData::missing_required_client_capability(required),
+        Err(e) => ErrorData::internal_error(format!("bad capability: {e}"), None),
+    }
 }
 
 /// `prompts/get` for [`PROMPT`]: asks for a context first, then renders with it.

@@ -77,6 +77,11 @@ fn base() -> Vec<Tool> {
             no_arguments(),
         ),
         Tool::new(
+            "test_logging_tool",
+            "Logs once, only when the request asks for a log level (2026-07-28)",
+            no_arguments(),
+        ),
+        Tool::new(
             "test_error_handling",
             "Always fails with a tool error",
             no_arguments(),
@@ -189,6 +194,7 @@ pub(crate) async fn call(
             ),
         ]),
         "test_tool_with_logging" => with_logging(server, &context).await,
+        "test_logging_tool" => per_request_logging(&request, &context).await,
         "test_error_handling" => CallToolResult::error(vec![ContentBlock::text(
             "This tool intentionally returns an error for testing",
         )]),
@@ -322,6 +328,39 @@ async fn with_logging(
         }
     }
     text("Tool with logging completed")
+}
+
+/// On the 2026-07-28 leg a request carries its own log level in `_meta`; without one the
+/// server sends no log message.
+#[allow(deprecated)]
+async fn per_request_logging(
+    request: &CallToolRequestParams,
+    context: &RequestContext<RoleServer>,
+) -> CallToolResult {
+    let level = request
+        .meta
+        .as_ref()
+        .and_then(|m| m.log_level())
+        .or_else(|| context.meta.log_level());
+    if let Some(level) = level
+        && severity_allows(level)
+    {
+        let note = LoggingMessageNotificationParam::new(
+            LoggingLevel::Info,
+            json!("test_logging_tool ran"),
+        )
+        .with_logger("test_logging_tool");
+        if let Err(error) = context.peer.notify_logging_message(note).await {
+            return failure(format!("could not send a log message: {error}"));
+        }
+    }
+    text("Logging tool completed")
+}
+
+/// Whether an info message passes `level`.
+#[allow(deprecated)]
+fn severity_allows(level: LoggingLevel) -> bool {
+    matches!(level, LoggingLevel::Debug | LoggingLevel::Info)
 }
 
 async fn with_progress(
