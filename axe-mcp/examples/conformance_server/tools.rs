@@ -150,7 +150,32 @@ fn base() -> Vec<Tool> {
             "Answers after a pause (SSE polling scenario)",
             no_arguments(),
         ),
+        Tool::new(
+            CUSTOM_HEADER,
+            "Echoes a region the client also sends as the Mcp-Param-Region header (SEP-2243)",
+            object(json!({
+                "type": "object",
+                "properties": {
+                    "region": {
+                        "type": "string",
+                        "description": "Mirrored into the Mcp-Param-Region header",
+                        "x-mcp-header": "Region",
+                    },
+                },
+                "required": ["region"],
+            })),
+        ),
     ]
+}
+
+/// The tool whose argument a 2026-07-28 client mirrors into an `Mcp-Param-*` header; rmcp
+/// checks header against body before the call reaches [`call`].
+const CUSTOM_HEADER: &str = "test_custom_header";
+
+/// The listed tool called `name` (rmcp looks a tool's schema up here to check the SEP-2243
+/// `Mcp-Param-*` headers of a `tools/call`).
+pub(crate) fn find(name: &str) -> Option<Tool> {
+    list().into_iter().find(|tool| tool.name == name)
 }
 
 /// Runs one tool.
@@ -280,6 +305,10 @@ pub(crate) async fn call(
             tokio::time::sleep(STEP * 2).await;
             text("Reconnection test completed")
         }
+        CUSTOM_HEADER => match required_str(&args, "region") {
+            Ok(region) => text(format!("Region: {region}")),
+            Err(e) => return Err(e),
+        },
         other => {
             return Err(ErrorData::invalid_params(
                 format!("unknown tool: {other}"),
