@@ -22,6 +22,7 @@ mod prompts;
 mod resources;
 mod tools;
 
+use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use anyhow::Context;
@@ -30,7 +31,6 @@ use axe_auth::{Principal, TenantId};
 use axe_isolation::testing::TestDb;
 use axe_mcp::{CancellationToken, DevFront, McpEndpoint};
 use axe_tenant::{CustomerId, CustomerSignal, EntityId, EntitySignal, ServiceId, Tenancy, Via};
-use tokio::io::AsyncReadExt;
 
 /// Where the suite expects the endpoint.
 const PATH: &str = "/mcp";
@@ -132,13 +132,27 @@ fn dev_front() -> anyhow::Result<DevFront> {
 /// Resolves on Ctrl-C, SIGTERM or (if asked) the end of standard input, after ending every
 /// session and SSE stream (graceful shutdown waits on open streams otherwise).
 async fn stop(shutdown: CancellationToken, on_stdin_eof: bool) {
-    let stdin_closed = async {
-        if !on_stdin_eof {
-            return std::future::pending::<()>().await;
+    // Standard input is read on a plain thread: tokio's stdin reads on a blocking-pool
+    // thread, and the runtime waits for that read on exit, so after Ctrl-C or SIGTERM the
+    // process would linger until stdin closed. A detached thread ends with the process.
+    let closed = on_stdin_eof.then(|| {
+        let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = [0u8; 256];
+            while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+            let _ = closed_tx.send(());
+        });
+        closed_rx
+    });
+    let stdin_closed = async move {
+        match closed {
+            // A reader thread that died early counts as a closed stdin too.
+            Some(closed) => {
+                let _ = closed.await;
+            }
+            None => std::future::pending::<()>().await,
         }
-        let mut stdin = tokio::io::stdin();
-        let mut buf = [0u8; 256];
-        while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
     };
     let terminated = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
