@@ -88,6 +88,14 @@ impl ServerHandler for Handler {
         Ok(ListToolsResult::with_all_items(tools).with_cache_scope(CacheScope::Private))
     }
 
+    /// rmcp looks the schema up here to check a 2026-07-28 `tools/call`'s `Mcp-Param-*`
+    /// headers (SEP-2243) against its arguments before the call runs. Every registered tool
+    /// is found: the schema is no secret, and the caller's rights are checked by the gate
+    /// and by [`Self::call_tool`].
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        self.shared.registry.get(name).map(Entry::descriptor)
+    }
+
     async fn call_tool(
         &self,
         request: CallToolRequestParams,

@@ -567,3 +567,81 @@ async fn refusals_are_recorded_in_the_operator_log_with_the_refusing_rule() {
     }
     log.verify().await.unwrap();
 }
+
+/// A tool whose argument a 2026-07-28 client mirrors into the `Mcp-Param-Region` header.
+struct Regional;
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct RegionalInput {
+    #[schemars(extend("x-mcp-header" = "Region"))]
+    region: String,
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct RegionalOutput {
+    region: String,
+}
+
+impl axe_mcp::Tool for Regional {
+    type Input = RegionalInput;
+    type Output = RegionalOutput;
+    fn spec(&self) -> axe_mcp::ToolSpec {
+        axe_mcp::ToolSpec::new("regional", "Echoes its region.").read_only()
+    }
+    async fn call(
+        &self,
+        _ctx: &mut axe_mcp::ToolCtx,
+        input: RegionalInput,
+    ) -> Result<RegionalOutput, axe_mcp::ToolError> {
+        Ok(RegionalOutput {
+            region: input.region,
+        })
+    }
+}
+
+#[tokio::test]
+async fn param_headers_of_a_2026_call_are_checked_against_the_arguments() {
+    let stack = stack_with(|b| b.tool(Regional)).await;
+    let mut client = stack.client(Some(stack.token_for(ALICE)));
+    client.protocol = "2026-07-28".into();
+    let body = json!({
+        "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {
+            "name": "regional",
+            "arguments": {"region": "eu"},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        },
+    });
+    let send = |region: Option<&'static str>| {
+        let mut req = client
+            .post_raw(&body)
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "regional");
+        if let Some(r) = region {
+            req = req.header("mcp-param-region", r);
+        }
+        client.send(req)
+    };
+    let lying = send(Some("us")).await;
+    assert_eq!(lying.status, StatusCode::BAD_REQUEST, "{}", lying.body);
+    assert!(
+        lying
+            .body
+            .contains("Mcp-Param-Region header `us` does not match"),
+        "{}",
+        lying.body
+    );
+    let missing = send(None).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST, "{}", missing.body);
+    assert!(
+        missing.body.contains("missing Mcp-Param-Region header"),
+        "{}",
+        missing.body
+    );
+    let honest = send(Some("eu")).await;
+    assert_eq!(honest.status, StatusCode::OK, "{}", honest.body);
+    assert!(honest.body.contains(r#"\"region\":\"eu\""#), "{}", honest.body);
+}
