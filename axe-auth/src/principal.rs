@@ -98,6 +98,15 @@ impl Principal {
         self.roles.iter().any(|r| r == role)
     }
 
+    /// True when the token meets a requirement of the form "one of `scopes` or one of
+    /// `roles`" (scopes compared as in [`Principal::has_scope`]); an empty requirement is
+    /// always met. This is the rule of `RequireScopeLayer` and of axe-mcp's tool specs.
+    pub fn satisfies<S: AsRef<str>, R: AsRef<str>>(&self, scopes: &[S], roles: &[R]) -> bool {
+        (scopes.is_empty() && roles.is_empty())
+            || scopes.iter().any(|s| self.has_scope(s.as_ref()))
+            || roles.iter().any(|r| self.has_role(r.as_ref()))
+    }
+
     /// True for a token issued to an application acting as itself
     /// (client-credentials flow: roles, no scopes).
     pub fn is_app_only(&self) -> bool {
@@ -329,6 +338,29 @@ mod tests {
         assert_eq!(
             short_scope("https://axellc.com/frame/mcp.access"),
             "mcp.access"
+        );
+    }
+
+    #[cfg(feature = "test-util")]
+    #[test]
+    fn satisfies_one_scope_or_one_role() {
+        let tid: TenantId = "122fb574-0000-4000-8000-00000000a11c".parse().unwrap();
+        let p = Principal::builder(tid, "oid")
+            .scopes(["records.read"])
+            .roles(["Frame.Admin"])
+            .build();
+        let none: [&str; 0] = [];
+        assert!(p.satisfies(&none, &none), "no requirement");
+        assert!(p.satisfies(&["api://frame/records.read"], &none));
+        assert!(p.satisfies(&["records.write"], &["Frame.Admin"]));
+        assert!(!p.satisfies(&["records.write"], &none));
+        assert!(
+            !p.satisfies(&none, &["frame.admin"]),
+            "roles are case-sensitive"
+        );
+        assert!(
+            !p.satisfies(&["api://frame/records"], &none),
+            "no prefix match"
         );
     }
 }

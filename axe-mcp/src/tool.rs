@@ -193,18 +193,8 @@ impl ToolSpec {
     /// True when `principal` may call the tool: no requirement, or one of the scopes, or one
     /// of the roles.
     pub fn allows(&self, principal: &Principal) -> bool {
-        (self.scopes.is_empty() && self.roles.is_empty())
-            || self
-                .scopes
-                .iter()
-                .any(|s| principal.has_scope(short_scope(s)))
-            || self.roles.iter().any(|r| principal.has_role(r))
+        principal.satisfies(&self.scopes, &self.roles)
     }
-}
-
-/// `api://app/Frame.Read` → `Frame.Read`: the form Entra puts in `scp`.
-fn short_scope(scope: &str) -> &str {
-    scope.rsplit_once('/').map_or(scope, |(_, short)| short)
 }
 
 /// Checks a tool name against MCP's rule: 1–128 characters of `A-Z a-z 0-9 _ - .`.
@@ -320,12 +310,6 @@ mod tests {
         assert!(!valid_name("ünicode"));
         assert!(!valid_name(&"x".repeat(129)));
         assert!(valid_name(&"x".repeat(128)));
-    }
-
-    #[test]
-    fn short_scope_takes_the_last_segment() {
-        assert_eq!(short_scope("api://frame/Frame.Read"), "Frame.Read");
-        assert_eq!(short_scope("Frame.Read"), "Frame.Read");
     }
 
     #[test]

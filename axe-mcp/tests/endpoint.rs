@@ -643,5 +643,9 @@ async fn param_headers_of_a_2026_call_are_checked_against_the_arguments() {
     );
     let honest = send(Some("eu")).await;
     assert_eq!(honest.status, StatusCode::OK, "{}", honest.body);
-    assert!(honest.body.contains(r#"\"region\":\"eu\""#), "{}", honest.body);
+    assert!(
+        honest.body.contains(r#"\"region\":\"eu\""#),
+        "{}",
+        honest.body
+    );
 }

@@ -71,19 +71,7 @@ pub(crate) async fn into_restic(
     host: &str,
     progress: &ProgressBar,
 ) -> Result<Streamed, StreamError> {
-    let mut args = vec![
-        "backup".to_owned(),
-        "--json".to_owned(),
-        "--stdin".to_owned(),
-        "--stdin-filename".to_owned(),
-        filename.to_owned(),
-        "--host".to_owned(),
-        host.to_owned(),
-    ];
-    for tag in tags {
-        args.push("--tag".to_owned());
-        args.push(tag.clone());
-    }
+    let args = stdin_backup_args(filename, tags, host);
     // restic first: if it cannot start, the producer never runs.
     let mut restic = repo.command(&args);
     restic.stdin(Stdio::piped());
@@ -241,19 +229,7 @@ pub(crate) async fn bytes_into_restic(
     tags: &[String],
     host: &str,
 ) -> Result<String, ResticError> {
-    let mut args = vec![
-        "backup".to_owned(),
-        "--json".to_owned(),
-        "--stdin".to_owned(),
-        "--stdin-filename".to_owned(),
-        filename.to_owned(),
-        "--host".to_owned(),
-        host.to_owned(),
-    ];
-    for tag in tags {
-        args.push("--tag".to_owned());
-        args.push(tag.clone());
-    }
+    let args = stdin_backup_args(filename, tags, host);
     let mut command = repo.command(&args);
     command.stdin(Stdio::piped());
     let mut child = command.spawn().map_err(|source| ResticError::Spawn {
@@ -292,4 +268,22 @@ fn send_sigint(pid: u32) {
     {
         tracing::warn!(%error, pid, "could not interrupt restic");
     }
+}
+
+/// `restic backup --stdin` arguments: one snapshot named `filename` with `tags` for `host`.
+fn stdin_backup_args(filename: &str, tags: &[String], host: &str) -> Vec<String> {
+    let mut args = vec![
+        "backup".to_owned(),
+        "--json".to_owned(),
+        "--stdin".to_owned(),
+        "--stdin-filename".to_owned(),
+        filename.to_owned(),
+        "--host".to_owned(),
+        host.to_owned(),
+    ];
+    for tag in tags {
+        args.push("--tag".to_owned());
+        args.push(tag.clone());
+    }
+    args
 }

@@ -12,7 +12,6 @@ use tower_service::Service;
 use super::body::AuthBody;
 use super::service::reject;
 use crate::error::Error;
-use crate::principal::short_scope;
 use crate::{Principal, ProtectedResource};
 
 /// Requires, on the routes it wraps, one of some scopes or app roles.
@@ -62,12 +61,7 @@ impl RequireScopeLayer {
 
     /// True when `principal` satisfies the requirement.
     pub fn allows(&self, principal: &Principal) -> bool {
-        (self.scopes.is_empty() && self.roles.is_empty())
-            || self
-                .scopes
-                .iter()
-                .any(|s| principal.has_scope(short_scope(s)))
-            || self.roles.iter().any(|r| principal.has_role(r))
+        principal.satisfies(&self.scopes, &self.roles)
     }
 }
 
