@@ -190,6 +190,10 @@ async fn python_client_legacy_and_auto_mode() {
             "2026-07-28"
         };
         assert_eq!(report["protocol"], expected, "{report}");
+        if mode == "auto" {
+            // The list depends on the caller's roles: it must not be cached for others.
+            assert_eq!(report["tools_cache_scope"], "private", "{report}");
+        }
         check_effect(&stack, &note, &body).await;
     }
 }

@@ -33,6 +33,7 @@ async def main(url: str, token: str, mode: str, note_id: str) -> None:
                         "got": got.structured_content,
                         "bad_error": bad.is_error,
                         "protocol": client.protocol_version,
+                        "tools_cache_scope": getattr(tools, "cache_scope", None),
                     }
                 )
             )
