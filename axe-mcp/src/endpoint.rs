@@ -2,7 +2,7 @@
 //!
 //! The router holds, in this order from the outside in:
 //! the RFC 9728 metadata routes (public), then for the MCP path: [`EntraAuthLayer`] (401),
-//! [`TenantLayer`] (403), the gate of [`guard`](crate::guard) (404 for foreign sessions,
+//! [`TenantLayer`] (403), the session gate of the private `guard` module (404 for foreign sessions,
 //! 403 for a missing tool scope, 413, 429), and rmcp's `StreamableHttpService` (Host and
 //! Origin checks, protocol version, both protocol eras). With
 //! [`McpEndpointBuilder::record_refusals`] a [`RefusalLayer`] goes around all of them.
