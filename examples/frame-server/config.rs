@@ -40,6 +40,8 @@ pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:3710";
 const DEFAULT_GRACE: Duration = Duration::from_secs(20);
 /// The MCP path.
 pub(crate) const MCP_PATH: &str = "/frame/mcp";
+/// The app role (and short scope name) that admits a caller to the audit tools.
+pub(crate) const ADMIN_ROLE: &str = "Frame.Admin";
 
 /// One problem in the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -174,7 +176,7 @@ impl fmt::Debug for Config {
 impl Config {
     /// The admin scope (`{app_id_uri}/Frame.Admin`).
     pub(crate) fn admin_scope(&self) -> String {
-        format!("{}/{}", self.app_id_uri, crate::tools::ADMIN_ROLE)
+        format!("{}/{ADMIN_ROLE}", self.app_id_uri)
     }
 
     /// Reads and validates `path`; every problem is reported, not just the first.
@@ -716,7 +718,7 @@ allowed_origins: [https://claude.ai]
             "url: { file: db.url }",
             "url: postgres://frame_rt:hunter2@db/frame",
         );
-        let errors = f.check(&yaml).err().expect("refused");
+        let errors = f.check(&yaml).expect_err("refused");
         assert_eq!(fields(&errors), ["database.url"]);
         assert!(errors[0].reason.contains("file or an environment variable"));
         assert!(!errors[0].to_string().contains("hunter2"));
@@ -724,7 +726,7 @@ allowed_origins: [https://claude.ai]
             "master_key: { file: master.key }",
             &format!("master_key: {}", "cd".repeat(32)),
         );
-        let errors = f.check(&yaml).err().expect("refused");
+        let errors = f.check(&yaml).expect_err("refused");
         assert_eq!(fields(&errors), ["master_key"]);
         assert!(!errors[0].to_string().contains(&"cd".repeat(32)));
     }
@@ -733,7 +735,7 @@ allowed_origins: [https://claude.ai]
     fn a_bad_database_url_is_named_without_its_text() {
         let f = Fixture::new();
         std::fs::write(f.dir.path().join("db.url"), "mysql://root:topsecret@x/y").expect("write");
-        let errors = f.check(GOOD).err().expect("refused");
+        let errors = f.check(GOOD).expect_err("refused");
         assert_eq!(fields(&errors), ["database.url"]);
         assert!(!errors[0].to_string().contains("topsecret"));
     }
@@ -892,15 +894,14 @@ allowed_origins: [https://claude.ai]
         }
         let errors = f
             .check(&GOOD.replace("allowed_origins", "allowed_orgins"))
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(errors[0].reason.contains("allowed_orgins"), "{errors:?}");
     }
 
     #[test]
     fn missing_fields_are_all_reported() {
         let f = Fixture::new();
-        let errors = f.check("listen: 127.0.0.1:1\n").err().expect("refused");
+        let errors = f.check("listen: 127.0.0.1:1\n").expect_err("refused");
         let got = fields(&errors);
         for field in ["customers", "public_url", "entra", "database", "master_key"] {
             assert!(got.contains(&field), "{field} missing from {got:?}");

@@ -231,6 +231,8 @@ pub(crate) async fn start(dir: &Path, listen: SocketAddr) -> anyhow::Result<Dev>
         issuer
             .config_builder()
             .allowed_tenants(registry.clone())
+            // One clock for issuer and server: a small leeway lets expiry be tried quickly.
+            .leeway(Duration::from_secs(5))
             .build()?,
     );
     let resource_url = format!("http://{listen}{}", crate::config::MCP_PATH);

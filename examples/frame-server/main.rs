@@ -24,6 +24,7 @@ mod config;
 mod dev;
 mod pg;
 mod prod;
+mod request_id;
 mod routes;
 mod tools;
 

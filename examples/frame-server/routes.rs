@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower::ServiceBuilder;
@@ -16,11 +16,10 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::app::Readiness;
+use crate::request_id;
 
 /// How long `/readyz` may take before it answers 503.
 const READY_TIMEOUT: Duration = Duration::from_secs(3);
-
-const REQUEST_ID: &str = "x-request-id";
 
 /// The whole router: health, readiness, `mcp` (endpoint + metadata) and `extra` (dev routes).
 pub(crate) fn router(mcp: Router, ready: Arc<Readiness>, extra: Option<Router>) -> Router {
@@ -33,9 +32,9 @@ pub(crate) fn router(mcp: Router, ready: Arc<Readiness>, extra: Option<Router>) 
     }
     app.layer(
         ServiceBuilder::new()
-            .map_request(keep_only_sane_request_id)
+            .map_request(request_id::keep_only_sane)
             .layer(SetRequestIdLayer::new(
-                http::HeaderName::from_static(REQUEST_ID),
+                http::HeaderName::from_static(request_id::HEADER),
                 MakeRequestUuid,
             ))
             .layer(
@@ -43,7 +42,7 @@ pub(crate) fn router(mcp: Router, ready: Arc<Readiness>, extra: Option<Router>) 
                     .make_span_with(|req: &Request| {
                         let id = req
                             .headers()
-                            .get(REQUEST_ID)
+                            .get(request_id::HEADER)
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("-");
                         // The path only: the query may carry anything.
@@ -58,27 +57,9 @@ pub(crate) fn router(mcp: Router, ready: Arc<Readiness>, extra: Option<Router>) 
                     .on_response(DefaultOnResponse::new().level(Level::INFO)),
             )
             .layer(PropagateRequestIdLayer::new(http::HeaderName::from_static(
-                REQUEST_ID,
+                request_id::HEADER,
             ))),
     )
-}
-
-/// A caller's `x-request-id` is kept when it is a short token (so a proxy's id carries
-/// through to the audit log); anything else is dropped and replaced by a fresh UUID, so a
-/// hostile header never reaches a log line or an audit row.
-fn keep_only_sane_request_id(mut req: Request) -> Request {
-    let sane = |v: &HeaderValue| {
-        let b = v.as_bytes();
-        (1..=64).contains(&b.len())
-            && b.iter()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
-    };
-    if req.headers().get(REQUEST_ID).is_some_and(|v| !sane(v))
-        || req.headers().get_all(REQUEST_ID).iter().count() > 1
-    {
-        req.headers_mut().remove(REQUEST_ID);
-    }
-    req
 }
 
 /// The process is up.
@@ -106,32 +87,4 @@ async fn readyz(State(ready): State<Arc<Readiness>>) -> Response {
         axum::Json(report),
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn with_id(v: &[u8]) -> Request {
-        let mut req = Request::new(axum::body::Body::empty());
-        req.headers_mut()
-            .insert(REQUEST_ID, HeaderValue::from_bytes(v).expect("header"));
-        req
-    }
-
-    #[test]
-    fn request_ids_from_callers_are_kept_only_when_sane() {
-        let kept = keep_only_sane_request_id(with_id(b"proxy-1234.ab:cd"));
-        assert_eq!(kept.headers()[REQUEST_ID], "proxy-1234.ab:cd");
-        for bad in [
-            &b"has space"[..],
-            b"semi;colon",
-            b"\"quoted\"",
-            &[b'a'; 65][..],
-            b"eyJ0eXAiOiJKV1Qi.Bearer/token=",
-        ] {
-            let req = keep_only_sane_request_id(with_id(bad));
-            assert!(req.headers().get(REQUEST_ID).is_none(), "{bad:?}");
-        }
-    }
 }

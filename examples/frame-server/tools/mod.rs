@@ -13,8 +13,7 @@ pub(crate) use contacts::{ContactsCreate, ContactsFindByEmail, ContactsGet};
 pub(crate) use records::{RecordsDelete, RecordsGet, RecordsList, RecordsPut};
 pub(crate) use whoami::WhoAmI;
 
-/// The app role (and short scope name) that admits a caller to the audit tools.
-pub(crate) const ADMIN_ROLE: &str = "Frame.Admin";
+pub(crate) use crate::config::ADMIN_ROLE;
 
 /// Adds every frame tool to `builder`; `admin_scope` is the fully qualified admin scope
 /// (`api://…/Frame.Admin`), advertised in the 403 hint.
