@@ -37,13 +37,17 @@ use sqlx::PgPool;
 use crate::blind_index::{self, DEFAULT_BLIND_INDEX_LEN};
 use crate::error::{CryptoError, Error};
 use crate::format::{self, FORMAT_V1, HEADER_LEN, TAG_LEN};
-use crate::keys::{DataKey, KeyProvider, dek_aad, random_key, random_nonce};
+use crate::keys::{
+    AsyncKeyProvider, Blocking, DataKey, KeyProvider, dek_aad, random_key, random_nonce,
+};
 use crate::pii::{Pii, Sealed};
 
 /// HKDF label of per-column encryption keys.
 pub const ENC_LABEL: &str = "axe/v1/enc/";
 /// HKDF label of per-column blind-index keys.
 pub const BIDX_LABEL: &str = "axe/v1/bidx/";
+/// The default [`Envelope::seal_limit`]: 2^31 seals per data key version.
+pub const DEFAULT_SEAL_LIMIT: u64 = 1 << 31;
 
 /// Where a value lives: it is bound to this place and opens nowhere else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +167,15 @@ pub fn blind_index_with(
 
 type CacheKey = (String, u32);
 
+/// An entity's data key versions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Versions {
+    /// The highest version that is not shredded.
+    pub(crate) live: Option<u32>,
+    /// The highest version, shredded or not (0 if none).
+    pub(crate) highest: u32,
+}
+
 #[derive(Default)]
 struct Cache {
     keys: HashMap<CacheKey, (Arc<DataKey>, Instant)>,
@@ -172,12 +185,14 @@ struct Cache {
 /// Seals and opens PII fields; keeps unwrapped data keys in a bounded cache with a short TTL.
 #[derive(Clone)]
 pub struct Envelope {
-    provider: Arc<dyn KeyProvider>,
+    provider: Arc<dyn AsyncKeyProvider>,
     pool: PgPool,
     cache: Arc<Mutex<Cache>>,
     ttl: Duration,
     capacity: usize,
     blind_index_len: usize,
+    pub(crate) seal_limit: u64,
+    pub(crate) seal_batch: u64,
 }
 
 impl std::fmt::Debug for Envelope {
@@ -186,6 +201,7 @@ impl std::fmt::Debug for Envelope {
             .field("provider", &self.provider)
             .field("ttl", &self.ttl)
             .field("capacity", &self.capacity)
+            .field("seal_limit", &self.seal_limit)
             .finish_non_exhaustive()
     }
 }
@@ -193,9 +209,16 @@ impl std::fmt::Debug for Envelope {
 impl Envelope {
     /// An envelope over `provider`, keeping wrapped data keys in `axe_audit.entity_keys`
     /// through `pool` (a role that may read and write that table; not the entity roles).
-    /// Defaults: cache TTL 5 minutes, 1,024 keys, blind indexes of 16 bytes.
+    /// Defaults: cache TTL 5 minutes, 1,024 keys, blind indexes of 16 bytes, a new data key
+    /// version after 2^31 seals, nonces reserved 1,024 at a time.
     #[must_use]
     pub fn new(provider: Arc<dyn KeyProvider>, pool: PgPool) -> Self {
+        Self::with_async_provider(Arc::new(Blocking(provider)), pool)
+    }
+
+    /// As [`Envelope::new`], with a key service whose calls are asynchronous (a KMS).
+    #[must_use]
+    pub fn with_async_provider(provider: Arc<dyn AsyncKeyProvider>, pool: PgPool) -> Self {
         Self {
             provider,
             pool,
@@ -203,7 +226,27 @@ impl Envelope {
             ttl: Duration::from_secs(300),
             capacity: 1024,
             blind_index_len: DEFAULT_BLIND_INDEX_LEN,
+            seal_limit: DEFAULT_SEAL_LIMIT,
+            seal_batch: 1024,
         }
+    }
+
+    /// How many values one data key version may seal before [`Envelope::seal`] moves the
+    /// entity to a new version (default 2^31, half of AES-GCM's bound of 2^32 random nonces
+    /// per key; at least 1). Counted in the key table, so every process shares the count.
+    #[must_use]
+    pub fn seal_limit(mut self, limit: u64) -> Self {
+        self.seal_limit = limit.clamp(1, i64::MAX as u64);
+        self
+    }
+
+    /// How many seals a process reserves in the key table at once (default 1,024, at least
+    /// 1). Reserved and unused seals (a process that exits, a key dropped from the cache)
+    /// count as used: the count errs on the safe side.
+    #[must_use]
+    pub fn seal_batch(mut self, batch: u64) -> Self {
+        self.seal_batch = batch.clamp(1, i64::MAX as u64);
+        self
     }
 
     /// How long an unwrapped data key stays cached.
@@ -240,7 +283,7 @@ impl Envelope {
         Ok(())
     }
 
-    pub(crate) fn provider(&self) -> &dyn KeyProvider {
+    pub(crate) fn provider(&self) -> &dyn AsyncKeyProvider {
         self.provider.as_ref()
     }
 
@@ -252,6 +295,11 @@ impl Envelope {
         self.cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Forgets which version is current for `entity` (after a new version was made).
+    pub(crate) fn forget_current(&self, entity: &EntityId) {
+        self.cache().current.remove(entity.as_str());
     }
 
     pub(crate) fn forget(&self, entity: &EntityId) {
@@ -283,7 +331,8 @@ impl Envelope {
     ///
     /// # Errors
     ///
-    /// [`CryptoError::NoDataKey`] if there is no such key (shredded, never created);
+    /// [`CryptoError::Shredded`] if it was shredded, [`CryptoError::NoDataKey`] if it never
+    /// existed;
     /// [`CryptoError::Unwrap`] with a wrong master key; [`Error::Database`].
     pub async fn data_key(&self, entity: &EntityId, version: u32) -> Result<Arc<DataKey>, Error> {
         let cache_key = (entity.as_str().to_owned(), version);
@@ -296,7 +345,7 @@ impl Envelope {
             entity: entity.to_string(),
             version,
         })?;
-        let row: Option<(i32, Vec<u8>)> = sqlx::query_as(
+        let row: Option<(i32, Option<Vec<u8>>)> = sqlx::query_as(
             "SELECT master_version, wrapped FROM axe_audit.entity_keys \
              WHERE entity = $1 AND dek_version = $2",
         )
@@ -304,17 +353,28 @@ impl Envelope {
         .bind(version_i)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((master, wrapped)) = row else {
-            return Err(CryptoError::NoDataKey {
-                entity: entity.to_string(),
-                version,
+        let (master, wrapped) = match row {
+            None => {
+                return Err(CryptoError::NoDataKey {
+                    entity: entity.to_string(),
+                    version,
+                }
+                .into());
             }
-            .into());
+            Some((_, None)) => {
+                return Err(CryptoError::Shredded {
+                    entity: entity.to_string(),
+                    version,
+                }
+                .into());
+            }
+            Some((master, Some(wrapped))) => (master, wrapped),
         };
         let master = u32::try_from(master).map_err(|_| CryptoError::UnknownMasterVersion(0))?;
         let dek = self
             .provider
             .unwrap(master, &wrapped, &dek_aad(entity.as_str(), version))
+            .await
             .map_err(|e| match e {
                 CryptoError::Tampered => CryptoError::Unwrap {
                     entity: entity.to_string(),
@@ -327,7 +387,8 @@ impl Envelope {
         Ok(key)
     }
 
-    /// The entity's current (highest) data key, created (version 1) if it has none.
+    /// The entity's current data key: its highest version that is not shredded, created
+    /// (one above any shredded version, so versions are never reused) if there is none.
     ///
     /// # Errors
     ///
@@ -342,54 +403,80 @@ impl Envelope {
         if let Some(version) = cached {
             return self.data_key(entity, version).await;
         }
-        let mut version: Option<i32> = self.max_version(entity).await?;
-        if version.is_none() {
-            let master = self.provider.current_version();
-            let dek = random_key();
-            let wrapped = self
-                .provider
-                .wrap(master, &dek, &dek_aad(entity.as_str(), 1))?;
-            sqlx::query(
-                "INSERT INTO axe_audit.entity_keys (entity, dek_version, master_version, wrapped) \
-                 VALUES ($1, 1, $2, $3) ON CONFLICT DO NOTHING",
-            )
-            .bind(entity.as_str())
-            .bind(i32::try_from(master).unwrap_or(i32::MAX))
-            .bind(&wrapped)
-            .execute(&self.pool)
-            .await?;
-            tracing::info!(%entity, "data key version 1 created");
-            version = self.max_version(entity).await?;
+        let mut versions = self.versions(entity).await?;
+        if versions.live.is_none() {
+            self.create_version(entity, versions.highest + 1).await?;
+            versions = self.versions(entity).await?;
         }
-        let version =
-            version
-                .and_then(|v| u32::try_from(v).ok())
-                .ok_or_else(|| CryptoError::NoDataKey {
-                    entity: entity.to_string(),
-                    version: 1,
-                })?;
+        let version = versions.live.ok_or_else(|| CryptoError::NoDataKey {
+            entity: entity.to_string(),
+            version: versions.highest + 1,
+        })?;
         self.cache()
             .current
             .insert(entity.as_str().to_owned(), (version, Instant::now()));
         self.data_key(entity, version).await
     }
 
-    async fn max_version(&self, entity: &EntityId) -> Result<Option<i32>, Error> {
-        Ok(sqlx::query_scalar(
-            "SELECT max(dek_version) FROM axe_audit.entity_keys WHERE entity = $1",
+    /// The entity's highest live and highest overall data key versions.
+    pub(crate) async fn versions(&self, entity: &EntityId) -> Result<Versions, Error> {
+        let (live, highest): (Option<i32>, i32) = sqlx::query_as(
+            "SELECT max(dek_version) FILTER (WHERE wrapped IS NOT NULL), \
+             coalesce(max(dek_version), 0) FROM axe_audit.entity_keys WHERE entity = $1",
         )
         .bind(entity.as_str())
         .fetch_one(&self.pool)
-        .await?)
+        .await?;
+        Ok(Versions {
+            live: live.and_then(|v| u32::try_from(v).ok()),
+            highest: u32::try_from(highest).unwrap_or(0),
+        })
     }
 
-    /// Seals `plaintext` for `field` with the entity's current data key.
+    /// Creates data key `version` of `entity` with a fresh random key, unless another
+    /// process just did.
+    pub(crate) async fn create_version(
+        &self,
+        entity: &EntityId,
+        version: u32,
+    ) -> Result<(), Error> {
+        let version_i = i32::try_from(version).map_err(|_| CryptoError::NoDataKey {
+            entity: entity.to_string(),
+            version,
+        })?;
+        let master = self.provider.current_version();
+        let dek = random_key();
+        let wrapped = self
+            .provider
+            .wrap(master, &dek, &dek_aad(entity.as_str(), version))
+            .await?;
+        let created = sqlx::query(
+            "INSERT INTO axe_audit.entity_keys (entity, dek_version, master_version, wrapped) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(entity.as_str())
+        .bind(version_i)
+        .bind(i32::try_from(master).unwrap_or(i32::MAX))
+        .bind(&wrapped)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        self.forget_current(entity);
+        if created == 1 {
+            tracing::info!(%entity, version, "data key version created");
+        }
+        Ok(())
+    }
+
+    /// Seals `plaintext` for `field` with the entity's current data key, counting the seal
+    /// against the key's [`seal_limit`](Envelope::seal_limit) (a new version is made when it
+    /// is reached).
     ///
     /// # Errors
     ///
     /// As [`Envelope::current_key`].
     pub async fn seal(&self, field: &Field<'_>, plaintext: &[u8]) -> Result<Sealed, Error> {
-        let dek = self.current_key(field.entity).await?;
+        let dek = self.sealing_key(field.entity).await?;
         Ok(seal_with(&dek, field, plaintext)?)
     }
 
@@ -397,8 +484,9 @@ impl Envelope {
     ///
     /// # Errors
     ///
-    /// [`CryptoError::Format`], [`CryptoError::Tampered`], [`CryptoError::NoDataKey`] (e.g.
-    /// after [`Envelope::shred`]), [`CryptoError::Unwrap`], [`Error::Database`].
+    /// [`CryptoError::Format`], [`CryptoError::Tampered`], [`CryptoError::Shredded`] (after
+    /// [`Envelope::shred`]), [`CryptoError::NoDataKey`], [`CryptoError::Unwrap`],
+    /// [`Error::Database`].
     pub async fn open(&self, field: &Field<'_>, sealed: &Sealed) -> Result<Pii<Vec<u8>>, Error> {
         let version = sealed.dek_version().map_err(CryptoError::from)?;
         let dek = self.data_key(field.entity, version).await?;

@@ -28,6 +28,9 @@ pub enum Error {
     /// Sealing or opening PII failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// Writing an export failed.
+    #[error("writing the audit export failed: {0}")]
+    Export(#[source] std::io::Error),
     /// The event could not be serialized to canonical JSON (should not happen for the types
     /// of this crate).
     #[error("audit event cannot be canonicalized: {0}")]
@@ -45,13 +48,37 @@ pub enum CryptoError {
     /// row, column, table or entity, or sealed under another key.
     #[error("sealed value failed authentication (tampered, moved, or wrong key)")]
     Tampered,
-    /// The entity has no data key of that version: never created, or shredded.
-    #[error("no data key version {version} for entity {entity} (shredded or never created)")]
+    /// The entity has no data key of that version: never created (or the key table was
+    /// edited by hand).
+    #[error("no data key version {version} for entity {entity}")]
     NoDataKey {
         /// The entity.
         entity: String,
         /// The DEK version asked for.
         version: u32,
+    },
+    /// The data key version that sealed the value was destroyed by
+    /// [`Envelope::shred`](crate::Envelope::shred): the value is unreadable for good.
+    #[error("data key version {version} of entity {entity} was shredded")]
+    Shredded {
+        /// The entity.
+        entity: String,
+        /// The shredded DEK version.
+        version: u32,
+    },
+    /// No seal could be reserved under the entity's current data key: it was shredded or
+    /// replaced concurrently on every attempt.
+    #[error("no seal could be reserved for entity {entity} (its data key keeps changing)")]
+    KeyChurn {
+        /// The entity.
+        entity: String,
+    },
+    /// The key service behind an [`AsyncKeyProvider`](crate::keys::AsyncKeyProvider) could not
+    /// be reached or refused the call.
+    #[error("key service failed: {reason}")]
+    KeyService {
+        /// What failed (no key material).
+        reason: String,
     },
     /// A wrapped DEK names a master key version the provider does not hold.
     #[error("master key version {0} is not available")]

@@ -91,8 +91,12 @@ impl Target {
 }
 
 /// How the action ended.
+///
+/// Serialized (and hashed) as `{"kind": <name>}`, plus `"code"` for the variants that carry
+/// one: `ok`, `denied`, `invalid_input`, `error` + code, and `denied` + code for
+/// [`Outcome::DeniedWith`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(into = "OutcomeRepr", try_from = "OutcomeRepr")]
 pub enum Outcome {
     /// It succeeded.
     Ok,
@@ -105,6 +109,12 @@ pub enum Outcome {
         /// An error code (no message text: messages may carry data).
         code: String,
     },
+    /// Authentication, tenancy or authorization refused it, with a machine-readable reason
+    /// code (e.g. `token_expired`); stored as outcome `denied` with that code.
+    DeniedWith {
+        /// The reason code (no message text).
+        code: String,
+    },
 }
 
 impl Outcome {
@@ -113,32 +123,60 @@ impl Outcome {
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Ok => "ok",
-            Self::Denied => "denied",
+            Self::Denied | Self::DeniedWith { .. } => "denied",
             Self::InvalidInput => "invalid_input",
             Self::Error { .. } => "error",
         }
     }
 
-    /// The error code, for [`Outcome::Error`].
+    /// The code, for [`Outcome::Error`] and [`Outcome::DeniedWith`].
     #[must_use]
     pub fn code(&self) -> Option<&str> {
         match self {
-            Self::Error { code } => Some(code),
+            Self::Error { code } | Self::DeniedWith { code } => Some(code),
             _ => None,
         }
     }
 
-    /// Rebuilds an outcome from its stored columns (`None` if `kind` is unknown or an
-    /// `error` lacks its code).
+    /// Rebuilds an outcome from its stored columns (`None` if `kind` is unknown, an `error`
+    /// lacks its code, or `ok`/`invalid_input` has one).
     #[must_use]
     pub fn from_parts(kind: &str, code: Option<String>) -> Option<Self> {
         match (kind, code) {
             ("ok", None) => Some(Self::Ok),
             ("denied", None) => Some(Self::Denied),
+            ("denied", Some(code)) => Some(Self::DeniedWith { code }),
             ("invalid_input", None) => Some(Self::InvalidInput),
             ("error", Some(code)) => Some(Self::Error { code }),
             _ => None,
         }
+    }
+}
+
+/// The serialized shape of [`Outcome`].
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutcomeRepr {
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+}
+
+impl From<Outcome> for OutcomeRepr {
+    fn from(outcome: Outcome) -> Self {
+        Self {
+            kind: outcome.as_str().to_owned(),
+            code: outcome.code().map(str::to_owned),
+        }
+    }
+}
+
+impl TryFrom<OutcomeRepr> for Outcome {
+    type Error = String;
+
+    fn try_from(repr: OutcomeRepr) -> Result<Self, String> {
+        let kind = repr.kind;
+        Self::from_parts(&kind, repr.code).ok_or_else(|| format!("invalid outcome {kind:?}"))
     }
 }
 
@@ -349,13 +387,15 @@ impl AuditEvent {
         Ok(row)
     }
 
-    /// The event as one line of JSON (for JSONL export).
+    /// The event as one line of RFC 8785 canonical JSON, without the newline: a line of
+    /// [`export`](crate::export)'s JSONL.
     ///
     /// # Errors
     ///
     /// [`Error::Canonical`](crate::Error::Canonical) if serialization fails.
     pub fn to_json_line(&self) -> Result<String, crate::Error> {
-        serde_json::to_string(self).map_err(|e| crate::Error::Canonical(e.to_string()))
+        serde_json_canonicalizer::to_string(self)
+            .map_err(|e| crate::Error::Canonical(e.to_string()))
     }
 }
 
@@ -371,5 +411,42 @@ mod hex_array {
         let mut out = [0u8; 32];
         hex::decode_to_slice(text, &mut out).map_err(serde::de::Error::custom)?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_json_round_trips_and_refuses_nonsense() {
+        for (outcome, json) in [
+            (Outcome::Ok, r#"{"kind":"ok"}"#),
+            (Outcome::Denied, r#"{"kind":"denied"}"#),
+            (
+                Outcome::DeniedWith { code: "c".into() },
+                r#"{"code":"c","kind":"denied"}"#,
+            ),
+            (Outcome::InvalidInput, r#"{"kind":"invalid_input"}"#),
+            (
+                Outcome::Error { code: "E".into() },
+                r#"{"code":"E","kind":"error"}"#,
+            ),
+        ] {
+            let text = serde_json_canonicalizer::to_string(&outcome).unwrap();
+            assert_eq!(text, json);
+            assert_eq!(serde_json::from_str::<Outcome>(json).unwrap(), outcome);
+        }
+        for bad in [
+            r#"{"kind":"error"}"#,
+            r#"{"kind":"ok","code":"x"}"#,
+            r#"{"kind":"nope"}"#,
+            r#"{"kind":"ok","extra":1}"#,
+            r#"{"code":"x"}"#,
+            r#""ok""#,
+            "null",
+        ] {
+            assert!(serde_json::from_str::<Outcome>(bad).is_err(), "{bad}");
+        }
     }
 }

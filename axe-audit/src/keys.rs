@@ -143,6 +143,95 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
     ) -> Result<Zeroizing<[u8; 32]>, CryptoError>;
 }
 
+/// A boxed future of an [`AsyncKeyProvider`] call.
+pub type KeyFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, CryptoError>> + Send + 'a>>;
+
+/// [`KeyProvider`] for a key service reached over the network (a cloud KMS, an HSM, Vault):
+/// wrapping and unwrapping are asynchronous. Give it to
+/// [`Envelope::with_async_provider`](crate::Envelope::with_async_provider). Unwrapped data
+/// keys are cached by the envelope, so a warm key costs no call.
+///
+/// ```
+/// use axe_audit::CryptoError;
+/// use axe_audit::keys::{AsyncKeyProvider, KeyFuture, KeyProvider, LocalKeys, MasterKey};
+/// use zeroize::Zeroizing;
+///
+/// /// Stands for a KMS client.
+/// #[derive(Debug)]
+/// struct Kms(LocalKeys);
+///
+/// impl AsyncKeyProvider for Kms {
+///     fn current_version(&self) -> u32 {
+///         self.0.current_version()
+///     }
+///     fn wrap<'a>(&'a self, version: u32, dek: &'a [u8; 32], aad: &'a [u8]) -> KeyFuture<'a, Vec<u8>> {
+///         Box::pin(async move { self.0.wrap(version, dek, aad) })
+///     }
+///     fn unwrap<'a>(&'a self, version: u32, wrapped: &'a [u8], aad: &'a [u8])
+///         -> KeyFuture<'a, Zeroizing<[u8; 32]>> {
+///         Box::pin(async move { self.0.unwrap(version, wrapped, aad) })
+///     }
+/// }
+/// # let _ = Kms(LocalKeys::new(MasterKey::from_bytes(1, [0; 32])));
+/// ```
+pub trait AsyncKeyProvider: Send + Sync + fmt::Debug {
+    /// The master version new data keys are wrapped with.
+    fn current_version(&self) -> u32;
+
+    /// Encrypts `dek` under master `version`, binding `aad`.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::UnknownMasterVersion`], or [`CryptoError::KeyService`] when the service
+    /// cannot be reached or refuses.
+    fn wrap<'a>(&'a self, version: u32, dek: &'a [u8; 32], aad: &'a [u8])
+    -> KeyFuture<'a, Vec<u8>>;
+
+    /// Decrypts a wrapped data key.
+    ///
+    /// # Errors
+    ///
+    /// As [`KeyProvider::unwrap`], or [`CryptoError::KeyService`].
+    fn unwrap<'a>(
+        &'a self,
+        version: u32,
+        wrapped: &'a [u8],
+        aad: &'a [u8],
+    ) -> KeyFuture<'a, Zeroizing<[u8; 32]>>;
+}
+
+/// A synchronous [`KeyProvider`] seen as an [`AsyncKeyProvider`] (what
+/// [`Envelope::new`](crate::Envelope::new) uses).
+#[derive(Debug)]
+pub(crate) struct Blocking(pub(crate) std::sync::Arc<dyn KeyProvider>);
+
+impl AsyncKeyProvider for Blocking {
+    fn current_version(&self) -> u32 {
+        self.0.current_version()
+    }
+
+    fn wrap<'a>(
+        &'a self,
+        version: u32,
+        dek: &'a [u8; 32],
+        aad: &'a [u8],
+    ) -> KeyFuture<'a, Vec<u8>> {
+        let result = self.0.wrap(version, dek, aad);
+        Box::pin(std::future::ready(result))
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        version: u32,
+        wrapped: &'a [u8],
+        aad: &'a [u8],
+    ) -> KeyFuture<'a, Zeroizing<[u8; 32]>> {
+        let result = self.0.unwrap(version, wrapped, aad);
+        Box::pin(std::future::ready(result))
+    }
+}
+
 /// Master keys held in memory (from key files or the environment); the highest version is
 /// current. Older versions stay to unwrap data keys wrapped before a rotation.
 #[derive(Debug)]
@@ -260,6 +349,8 @@ pub struct DataKey {
     version: u32,
     key: Zeroizing<[u8; 32]>,
     ciphers: std::sync::Mutex<ColumnCiphers>,
+    /// Seals reserved in the key table and not used yet by this process.
+    budget: std::sync::atomic::AtomicU64,
 }
 
 impl DataKey {
@@ -270,7 +361,22 @@ impl DataKey {
             version,
             key,
             ciphers: std::sync::Mutex::default(),
+            budget: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Takes one reserved seal; `false` when none is left.
+    pub(crate) fn take_seal(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.budget
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// Adds reserved seals.
+    pub(crate) fn add_seals(&self, n: u64) {
+        self.budget
+            .fetch_add(n, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// The AES-256-GCM cipher of `table`.`column` (derived once, then cached).

@@ -12,7 +12,7 @@ use crate::store::{page_in, record_in};
 use crate::verify::{PAGE, Verified, walk};
 
 /// The operator log table.
-const TABLE: &str = "axe_audit.operator_log";
+pub(crate) const TABLE: &str = "axe_audit.operator_log";
 
 /// The advisory lock key of the operator chain: the first 8 bytes of
 /// `SHA-256("axe-audit:operator")`, big-endian.
@@ -36,6 +36,10 @@ impl OperatorLog {
     #[must_use]
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
+    }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// Creates schema `axe_audit`, the table and its triggers if missing (idempotent; run it

@@ -1,8 +1,17 @@
-//! Master-key rotation: [`Envelope::rotate_master`].
+//! Key rotation: [`Envelope::rotate_master`] (rewrap every data key under a new master
+//! version), [`Envelope::rotate_dek`] (a new data key version for one entity), and the seal
+//! counter that rotates a data key before AES-GCM's random-nonce bound.
+
+use std::sync::Arc;
+
+use axe_isolation::EntityId;
 
 use crate::envelope::Envelope;
 use crate::error::{CryptoError, Error};
-use crate::keys::dek_aad;
+use crate::keys::{DataKey, dek_aad};
+
+/// Attempts to reserve a seal before giving up with [`CryptoError::KeyChurn`].
+const RESERVE_ATTEMPTS: usize = 8;
 
 impl Envelope {
     /// Rewraps every data key that is not wrapped under the provider's current master version
@@ -22,7 +31,8 @@ impl Envelope {
         let mut tx = self.pool().begin().await?;
         let rows: Vec<(String, i32, i32, Vec<u8>)> = sqlx::query_as(
             "SELECT entity, dek_version, master_version, wrapped FROM axe_audit.entity_keys \
-             WHERE master_version <> $1 ORDER BY entity, dek_version FOR UPDATE",
+             WHERE master_version <> $1 AND wrapped IS NOT NULL \
+             ORDER BY entity, dek_version FOR UPDATE",
         )
         .bind(current_i)
         .fetch_all(&mut *tx)
@@ -35,6 +45,7 @@ impl Envelope {
             let dek = self
                 .provider()
                 .unwrap(master, &wrapped, &aad)
+                .await
                 .map_err(|e| match e {
                     CryptoError::Tampered => CryptoError::Unwrap {
                         entity: entity.clone(),
@@ -42,7 +53,7 @@ impl Envelope {
                     },
                     other => other,
                 })?;
-            let new = self.provider().wrap(current, &dek, &aad)?;
+            let new = self.provider().wrap(current, &dek, &aad).await?;
             sqlx::query(
                 "UPDATE axe_audit.entity_keys SET master_version = $1, wrapped = $2 \
                  WHERE entity = $3 AND dek_version = $4",
@@ -58,5 +69,67 @@ impl Envelope {
         tx.commit().await?;
         tracing::info!(master_version = current, rewrapped, "data keys rewrapped");
         Ok(rewrapped)
+    }
+
+    /// Makes a new data key version for `entity` (one above every existing version) and
+    /// makes it current: new seals use it, values sealed under older versions still open
+    /// (re-seal them with [`Envelope::reencrypt`]). Returns the new current version.
+    ///
+    /// # Errors
+    ///
+    /// As [`Envelope::current_key`].
+    pub async fn rotate_dek(&self, entity: &EntityId) -> Result<u32, Error> {
+        let versions = self.versions(entity).await?;
+        self.create_version(entity, versions.highest + 1).await?;
+        let current = self.current_key(entity).await?.version();
+        tracing::info!(%entity, version = current, "data key rotated");
+        Ok(current)
+    }
+
+    /// The current data key with one seal reserved for the caller: seals are reserved in the
+    /// key table [`seal_batch`](Envelope::seal_batch) at a time; when a reservation passes
+    /// the [`seal_limit`](Envelope::seal_limit), a new version is made and used instead.
+    pub(crate) async fn sealing_key(&self, entity: &EntityId) -> Result<Arc<DataKey>, Error> {
+        for _ in 0..RESERVE_ATTEMPTS {
+            let dek = self.current_key(entity).await?;
+            if dek.take_seal() {
+                return Ok(dek);
+            }
+            let batch = self.seal_batch.min(self.seal_limit);
+            let total: Option<i64> = sqlx::query_scalar(
+                "UPDATE axe_audit.entity_keys SET seals = seals + $3 \
+                 WHERE entity = $1 AND dek_version = $2 AND wrapped IS NOT NULL RETURNING seals",
+            )
+            .bind(entity.as_str())
+            .bind(i32::try_from(dek.version()).unwrap_or(i32::MAX))
+            .bind(i64::try_from(batch).unwrap_or(i64::MAX))
+            .fetch_optional(self.pool())
+            .await?;
+            match total.map(|t| u64::try_from(t).unwrap_or(u64::MAX)) {
+                // Shredded meanwhile: look up the current version again.
+                None => self.forget(entity),
+                Some(total) if total <= self.seal_limit => {
+                    dek.add_seals(batch - 1);
+                    return Ok(dek);
+                }
+                Some(total) => {
+                    tracing::info!(
+                        %entity,
+                        version = dek.version(),
+                        seals = total,
+                        "data key reached its seal limit; making a new version"
+                    );
+                    let versions = self.versions(entity).await?;
+                    if versions.live == Some(dek.version()) {
+                        self.create_version(entity, versions.highest + 1).await?;
+                    }
+                    self.forget_current(entity);
+                }
+            }
+        }
+        Err(CryptoError::KeyChurn {
+            entity: entity.to_string(),
+        }
+        .into())
     }
 }

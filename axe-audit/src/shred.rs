@@ -7,19 +7,28 @@ use crate::error::Error;
 use crate::event::{AuditEvent, NewEvent, Outcome, Target};
 use crate::operator::record_operator;
 
+/// Overwrites the wrapped keys, keeping a tombstone per version.
+const SHRED_SQL: &str = "UPDATE axe_audit.entity_keys SET wrapped = NULL, shredded_at = now() \
+     WHERE entity = $1 AND wrapped IS NOT NULL";
+
 impl Envelope {
-    /// Destroys every data key of `entity` (the key-table rows and this process's cached
-    /// copies): from then on its ciphertexts do not open and its blind indexes no longer match.
-    /// Returns how many key versions were destroyed.
+    /// Destroys every data key of `entity` (the wrapped keys in the key table and this
+    /// process's cached copies): from then on its ciphertexts do not open and its blind
+    /// indexes and args digests no longer match. Returns how many key versions were destroyed.
     ///
-    /// Other processes drop their cached copy within the cache TTL. A later `seal` for the
-    /// entity creates a fresh data key, which opens nothing sealed before.
+    /// Each destroyed version stays in the key table as a tombstone (`wrapped` NULL,
+    /// `shredded_at` set): opening a value sealed under it fails with
+    /// [`CryptoError::Shredded`](crate::CryptoError::Shredded), and the version number is
+    /// never reused. A later `seal` for the entity creates a fresh data key one version
+    /// above, which opens nothing sealed before. Other processes drop their cached copy within
+    /// the cache TTL (5 minutes by default): shred before the data is needed gone, or run
+    /// every process with a short TTL.
     ///
     /// # Errors
     ///
-    /// [`Error::Database`] if the delete fails.
+    /// [`Error::Database`] if the update fails.
     pub async fn shred(&self, entity: &EntityId) -> Result<u64, Error> {
-        let deleted = sqlx::query("DELETE FROM axe_audit.entity_keys WHERE entity = $1")
+        let deleted = sqlx::query(SHRED_SQL)
             .bind(entity.as_str())
             .execute(self.pool())
             .await?
@@ -35,14 +44,14 @@ impl Envelope {
     ///
     /// # Errors
     ///
-    /// [`Error::Database`] if a statement fails (nothing is deleted then).
+    /// [`Error::Database`] if a statement fails (nothing is destroyed then).
     pub async fn shred_audited(
         &self,
         entity: &EntityId,
         customer: &str,
     ) -> Result<(u64, AuditEvent), Error> {
         let mut tx = self.pool().begin().await?;
-        let deleted = sqlx::query("DELETE FROM axe_audit.entity_keys WHERE entity = $1")
+        let deleted = sqlx::query(SHRED_SQL)
             .bind(entity.as_str())
             .execute(&mut *tx)
             .await?

@@ -65,7 +65,7 @@ fn safe(sql: String) -> sqlx::AssertSqlSafe<String> {
 }
 
 /// `schema.audit_log`, from a validated entity id.
-fn table(entity: &EntityId) -> String {
+pub(crate) fn table(entity: &EntityId) -> String {
     format!("{}.audit_log", entity.schema().quoted())
 }
 
@@ -399,6 +399,11 @@ impl AuditLog {
         tx.commit().await?;
         Ok(rows)
     }
+}
+
+/// Every row of `table` in `seq` order.
+pub(crate) fn select_all_sql(table: &str) -> String {
+    format!("SELECT {COLUMNS} FROM {table} ORDER BY seq")
 }
 
 /// Rows of `table` with `seq > after`, at most `limit`, in order.

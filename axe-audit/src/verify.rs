@@ -4,6 +4,7 @@ use axe_isolation::EntityId;
 
 use crate::chain::{GENESIS, link_hash};
 use crate::error::Error;
+use crate::event::AuditEvent;
 use crate::store::AuditLog;
 
 /// Rows read per round trip while verifying.
@@ -74,51 +75,76 @@ impl AuditLog {
     }
 }
 
+/// Checks rows one after the other against the chain rules.
+#[derive(Debug)]
+pub(crate) struct Walker {
+    expected: i64,
+    head: [u8; 32],
+    rows: u64,
+}
+
+impl Walker {
+    pub(crate) fn new() -> Self {
+        Self {
+            expected: 1,
+            head: GENESIS,
+            rows: 0,
+        }
+    }
+
+    /// The `seq` of the last good row (0 before the first).
+    pub(crate) fn last_seq(&self) -> i64 {
+        self.expected - 1
+    }
+
+    /// Checks the next row; on a fault, the walk is over.
+    pub(crate) fn step(&mut self, row: &AuditEvent) -> Result<Option<BrokenLink>, Error> {
+        let fault = if row.seq != self.expected {
+            Some(LinkFault::MissingSeq { found: row.seq })
+        } else if row.prev_hash != self.head {
+            Some(LinkFault::PrevHashMismatch)
+        } else if link_hash(row)? != row.hash {
+            Some(LinkFault::HashMismatch)
+        } else {
+            None
+        };
+        if let Some(fault) = fault {
+            return Ok(Some(BrokenLink {
+                seq: self.expected,
+                fault,
+            }));
+        }
+        self.head = row.hash;
+        self.rows += 1;
+        self.expected += 1;
+        Ok(None)
+    }
+
+    pub(crate) fn finish(self, broken: Option<BrokenLink>) -> Verified {
+        Verified {
+            rows: self.rows,
+            head: self.head,
+            broken,
+        }
+    }
+}
+
 /// Walks a chain page by page (`next(after_seq)` returns the following rows in order).
 pub(crate) async fn walk<F, Fut>(mut next: F) -> Result<Verified, Error>
 where
     F: FnMut(i64) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<crate::event::AuditEvent>, Error>>,
+    Fut: std::future::Future<Output = Result<Vec<AuditEvent>, Error>>,
 {
-    {
-        let mut expected = 1_i64;
-        let mut head = GENESIS;
-        let mut rows = 0_u64;
-        loop {
-            let page = next(expected - 1).await?;
-            if page.is_empty() {
-                break;
-            }
-            for row in &page {
-                let fault = if row.seq != expected {
-                    Some(LinkFault::MissingSeq { found: row.seq })
-                } else if row.prev_hash != head {
-                    Some(LinkFault::PrevHashMismatch)
-                } else if link_hash(row)? != row.hash {
-                    Some(LinkFault::HashMismatch)
-                } else {
-                    None
-                };
-                if let Some(fault) = fault {
-                    let broken = BrokenLink {
-                        seq: expected,
-                        fault,
-                    };
-                    return Ok(Verified {
-                        rows,
-                        head,
-                        broken: Some(broken),
-                    });
-                }
-                head = row.hash;
-                rows += 1;
-                expected += 1;
+    let mut walker = Walker::new();
+    loop {
+        let page = next(walker.last_seq()).await?;
+        if page.is_empty() {
+            return Ok(walker.finish(None));
+        }
+        for row in &page {
+            if let Some(broken) = walker.step(row)? {
+                return Ok(walker.finish(Some(broken)));
             }
         }
-        Ok(Verified {
-            rows,
-            head,
-            broken: None,
-        })
     }
 }

@@ -183,6 +183,36 @@ pub enum Error {
 }
 
 impl Error {
+    /// A stable, machine-readable name of the rule that refused the token
+    /// (`expired`, `audience_mismatch`, …), for audit records and metrics. It
+    /// names the rule, never a value from the token.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::MissingCredentials => "missing_credentials",
+            Error::MalformedCredentials => "malformed_credentials",
+            Error::TooLarge { .. } => "token_too_large",
+            Error::Malformed(_) => "malformed_token",
+            Error::AlgorithmNotAllowed { .. } => "algorithm_not_allowed",
+            Error::MissingKid => "missing_kid",
+            Error::GraphToken => "graph_token",
+            Error::MissingClaim(_) => "missing_claim",
+            Error::UnsupportedVersion { .. } => "unsupported_version",
+            Error::InvalidTenantId => "invalid_tenant_id",
+            Error::TenantNotAllowed { .. } => "tenant_not_allowed",
+            Error::PersonalAccount => "personal_account",
+            Error::IssuerMismatch { .. } => "issuer_mismatch",
+            Error::UnknownKid { .. } => "unknown_kid",
+            Error::KeyIssuerMismatch { .. } => "key_issuer_mismatch",
+            Error::InvalidSignature => "invalid_signature",
+            Error::AudienceMismatch { .. } => "audience_mismatch",
+            Error::Expired { .. } => "expired",
+            Error::NotYetValid { .. } => "not_yet_valid",
+            Error::NoPermissions { .. } => "no_permissions",
+            Error::InsufficientScope { .. } => "insufficient_scope",
+            Error::KeysUnavailable { .. } => "keys_unavailable",
+        }
+    }
+
     /// The RFC 6750 error code for the `WWW-Authenticate` header, or `None`
     /// when the request carried no credentials (no code then, per RFC 6750
     /// §3.1) or the server is at fault.

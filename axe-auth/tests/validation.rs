@@ -20,7 +20,37 @@ macro_rules! assert_refused {
             stringify!($pat),
             result
         );
+        let code = result.unwrap_err().code();
+        assert_eq!(
+            code,
+            expected_code(stringify!($pat)),
+            "code of {}",
+            stringify!($pat)
+        );
     }};
+}
+
+/// The stable code a refusal should carry: the variant's name in snake case, with the two
+/// names that would be ambiguous on their own spelled out.
+fn expected_code(pattern: &str) -> String {
+    let variant = pattern
+        .trim_start_matches("Error::")
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or_default();
+    match variant {
+        "TooLarge" => return "token_too_large".into(),
+        "Malformed" => return "malformed_token".into(),
+        _ => {}
+    }
+    let mut out = String::new();
+    for (i, c) in variant.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 #[tokio::test]

@@ -211,7 +211,9 @@ async fn record_denied(
     let event = NewEvent::new(
         tenancy.customer.as_str(),
         format!("mcp.tools/call:{}", spec.name()),
-        Outcome::Denied,
+        Outcome::DeniedWith {
+            code: "insufficient_scope".into(),
+        },
     )
     .actor(Actor {
         tid: Some(principal.tenant_id().to_string()),

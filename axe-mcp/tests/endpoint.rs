@@ -227,7 +227,12 @@ async fn a_missing_scope_is_403_with_the_hint_before_any_transaction() {
         .await
         .unwrap();
     assert_eq!(tail.len(), before + 1);
-    assert_eq!(tail.last().unwrap().outcome, Outcome::Denied);
+    assert_eq!(
+        tail.last().unwrap().outcome,
+        Outcome::DeniedWith {
+            code: "insufficient_scope".into()
+        }
+    );
 
     // An admin (app role) sees it listed and may call it.
     let admin_token = stack
@@ -428,4 +433,56 @@ async fn a_session_continues_on_a_second_instance_sharing_the_postgres_store() {
         StatusCode::NOT_FOUND
     );
     drop(db);
+}
+
+#[tokio::test]
+async fn an_idle_session_expires_into_the_same_404() {
+    let stack = stack_with(|b| b.idle_timeout(Duration::from_secs(1))).await;
+    let mut alice = stack.client(Some(stack.token_for(ALICE)));
+    alice.initialize().await;
+    assert_eq!(
+        alice.call("notes_get", json!({"id": "x"})).await.status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let late = alice.call("notes_get", json!({"id": "x"})).await;
+    assert_eq!(late.status, StatusCode::NOT_FOUND);
+    // A new session works.
+    alice.session = None;
+    assert_eq!(alice.initialize().await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn shutdown_ends_an_open_sse_stream() {
+    let stack = stack().await;
+    let mut alice = stack.client(Some(stack.token_for(ALICE)));
+    alice.initialize().await;
+    let res = alice
+        .http
+        .get(&alice.url)
+        .bearer_auth(alice.token.as_ref().unwrap())
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", alice.session.as_ref().unwrap())
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut res = res;
+    // The stream stays open while the server runs...
+    let open = tokio::time::timeout(Duration::from_millis(500), async {
+        while let Ok(Some(_)) = res.chunk().await {}
+    })
+    .await;
+    assert!(open.is_err(), "the stream ended on its own");
+    // ...and ends promptly once the endpoint shuts down.
+    stack.endpoint.shutdown();
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = res.chunk().await {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the SSE stream was still open 5 s after shutdown"
+    );
 }

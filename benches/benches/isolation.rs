@@ -1,22 +1,31 @@
 //! axe-isolation: one small query in an entity-scoped transaction against the same query in a
 //! plain sqlx transaction on the same pool, with 1, 100 and 1,000 provisioned entities.
 //!
-//! `cargo bench -p axe-benches --bench isolation -- --warm-up-time 1 --measurement-time 3`
+//! `cargo bench -p axe-benches --bench isolation -- --warm-up-time 2 --measurement-time 6`
 //!
-//! - `isolation/plain_tx/N`: `pool.begin()`, `SELECT name FROM bench_plain.item WHERE id = $1`,
-//!   commit.
+//! Three transactions, each `BEGIN`, one query, `COMMIT`, on the same guarded runtime pool
+//! (4 connections) of a private PostgreSQL (the crate's `test-util` harness), so all pay the
+//! same acquire, release hook and ping:
+//!
+//! - `isolation/plain_tx/N`: `pool.begin()`, `SELECT name FROM bench_plain.item WHERE id = $1`
+//!   on one shared table.
+//! - `isolation/plain_rotating_tx/N`: the control. A plain sqlx transaction, no entity role,
+//!   begun with `SET LOCAL search_path TO bench_p<i>, pg_temp; BEGIN` (one round trip, like
+//!   a scoped `BEGIN`) with `i` taken round-robin over N schemas of the same shape, then
+//!   `SELECT item.name FROM item WHERE item.id = $1`. It pays what schema-per-entity with
+//!   shared SQL text costs without any wall: PostgreSQL re-analyses and re-plans a cached
+//!   statement whenever the search path resolves to other schemas than the ones it was
+//!   planned under.
 //! - `isolation/entity_tx/N`: `isolation.begin(entity)`, `SELECT name FROM item WHERE id = $1`
-//!   on the entity's own table, commit; entities taken round-robin over the N.
-//! - `isolation/{plain,entity}_tx_const/N`: the same transactions around `SELECT $1::int`,
-//!   which reads no table: the cost of the scoping alone, without the cost of PostgreSQL
-//!   re-planning a statement whenever the search path points at another schema.
+//!   on the entity's own table, entities taken round-robin over the N.
 //!
-//! Both run on the same guarded runtime pool (4 connections) of a private PostgreSQL (the
-//! crate's `test-util` harness), so both pay the same acquire, release hook and ping.
+//! The `_const` variants run `SELECT $1::int` (one spelling per variant) instead, which reads
+//! no table: the cost of the scoping alone. Each variant has its own statement text, so that
+//! one variant never invalidates another's cached plan on a shared connection.
 //!
 //! On a shared 2-core machine back-to-back criterion runs drift with the load, so after each
-//! size the bench also times `PAIRS` plain/scoped pairs *interleaved* and prints the medians,
-//! the 10th percentiles (the least disturbed by other load) and their ratios
+//! size the bench also times `ROUNDS` rounds of the three variants *interleaved* and prints the
+//! medians, the 10th percentiles (the least disturbed by other load) and the ratios
 //! (`isolation/ratio/…`): those lines are the numbers to compare with the 1.2x goal.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,14 +39,22 @@ use sqlx::migrate::{Migration, MigrationType};
 
 const SIZES: [usize; 3] = [1, 100, 1_000];
 
-/// Interleaved plain/scoped pairs timed after each size.
-const PAIRS: usize = 3_000;
+/// Interleaved rounds (one transaction of each variant) timed after each size.
+const ROUNDS: usize = 3_000;
+
+/// The schema of the control's `i`-th table.
+fn rotating_schema(i: usize) -> String {
+    format!("bench_p{i:04}")
+}
 
 struct Setup {
     db: TestDb,
     isolation: Isolation,
     entities: Vec<EntityId>,
-    next: AtomicUsize,
+    /// `SET LOCAL search_path TO bench_p<i>, pg_temp; BEGIN`, one per schema.
+    rotating_begins: Vec<String>,
+    next_entity: AtomicUsize,
+    next_rotating: AtomicUsize,
 }
 
 impl Setup {
@@ -58,27 +75,37 @@ impl Setup {
             .migrate_concurrency(4)
             .build()
             .await?;
-        // The plain transaction's table: same shape, readable by the runtime role itself.
-        let grant = format!(
-            "CREATE SCHEMA bench_plain; \
-             CREATE TABLE bench_plain.item (id int PRIMARY KEY, name text NOT NULL); \
-             INSERT INTO bench_plain.item VALUES (1, 'one'); \
-             GRANT USAGE ON SCHEMA bench_plain TO {rt}; \
-             GRANT SELECT ON bench_plain.item TO {rt};",
-            rt = db.runtime_role().quoted()
-        );
-        sqlx::raw_sql(sqlx::AssertSqlSafe(grant))
-            .execute(db.owner_pool())
-            .await?;
-        Ok(Self {
+        let setup = Self {
             db,
             isolation,
             entities: Vec::new(),
-            next: AtomicUsize::new(0),
-        })
+            rotating_begins: Vec::new(),
+            next_entity: AtomicUsize::new(0),
+            next_rotating: AtomicUsize::new(0),
+        };
+        // The plain transaction's table: same shape, readable by the runtime role itself.
+        setup.create_plain_table("bench_plain").await?;
+        Ok(setup)
     }
 
-    /// Provisions and migrates entities until there are `n`, then warms up.
+    /// `schema.item`, the same shape as an entity's, readable by the runtime role itself.
+    async fn create_plain_table(&self, schema: &str) -> anyhow::Result<()> {
+        let sql = format!(
+            "CREATE SCHEMA {schema}; \
+             CREATE TABLE {schema}.item (id int PRIMARY KEY, name text NOT NULL); \
+             INSERT INTO {schema}.item VALUES (1, 'one'); \
+             GRANT USAGE ON SCHEMA {schema} TO {rt}; \
+             GRANT SELECT ON {schema}.item TO {rt};",
+            rt = self.db.runtime_role().quoted()
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(self.db.owner_pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Provisions and migrates entities (and the control's schemas) until there are `n`, then
+    /// warms up.
     async fn grow_to(&mut self, n: usize) -> anyhow::Result<()> {
         let new: Vec<EntityId> = (self.entities.len()..n)
             .map(|i| EntityId::new(&format!("e{i:04}")))
@@ -97,32 +124,68 @@ impl Setup {
         let report = isolation.migrate_all().await?;
         anyhow::ensure!(report.is_success(), "migration failed: {report:?}");
         self.entities.extend(new);
-        // Warm every pooled backend's caches for every entity (first-use checks, relation
-        // cache of each `item`), as a long-running server would have them.
+        for i in self.rotating_begins.len()..n {
+            let schema = rotating_schema(i);
+            self.create_plain_table(&schema).await?;
+            self.rotating_begins
+                .push(format!("SET LOCAL search_path TO {schema}, pg_temp; BEGIN"));
+        }
+        // Warm every pooled backend's caches for every entity and schema (first-use checks,
+        // relation cache of each `item`), as a long-running server would have them.
         let pool_size = usize::try_from(self.db.runtime_pool().options().get_max_connections())?;
-        for _ in 0..self.entities.len() * pool_size * 2 {
-            self.scoped(Query::Item).await?;
+        for _ in 0..n * pool_size * 2 {
+            self.run(Variant::Entity, Query::Item).await?;
+            self.run(Variant::PlainRotating, Query::Item).await?;
         }
         Ok(())
     }
 
-    async fn plain(&self, query: Query) -> anyhow::Result<()> {
-        let mut tx = self.db.runtime_pool().begin().await?;
-        query
-            .run(&mut tx, "SELECT name FROM bench_plain.item WHERE id = $1")
-            .await?;
+    async fn run(&self, variant: Variant, query: Query) -> anyhow::Result<()> {
+        let mut tx = match variant {
+            Variant::Plain => self.db.runtime_pool().begin().await?,
+            Variant::PlainRotating => {
+                let i =
+                    self.next_rotating.fetch_add(1, Ordering::Relaxed) % self.rotating_begins.len();
+                let begin = self.rotating_begins[i].clone();
+                self.db
+                    .runtime_pool()
+                    .begin_with(sqlx::AssertSqlSafe(begin))
+                    .await?
+            }
+            Variant::Entity => {
+                let i = self.next_entity.fetch_add(1, Ordering::Relaxed) % self.entities.len();
+                let mut tx = self.isolation.begin(&self.entities[i]).await?;
+                query.run(&mut tx, variant).await?;
+                tx.commit().await?;
+                return Ok(());
+            }
+        };
+        query.run(&mut tx, variant).await?;
         tx.commit().await?;
         Ok(())
     }
+}
 
-    async fn scoped(&self, query: Query) -> anyhow::Result<()> {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.entities.len();
-        let mut tx = self.isolation.begin(&self.entities[i]).await?;
-        query
-            .run(&mut tx, "SELECT name FROM item WHERE id = $1")
-            .await?;
-        tx.commit().await?;
-        Ok(())
+/// Which transaction.
+#[derive(Clone, Copy)]
+enum Variant {
+    /// A plain sqlx transaction on a schema-qualified shared table.
+    Plain,
+    /// A plain sqlx transaction whose search path rotates over N schemas (no role).
+    PlainRotating,
+    /// An `EntityTx`, entities round-robin.
+    Entity,
+}
+
+impl Variant {
+    const ALL: [Variant; 3] = [Variant::Plain, Variant::PlainRotating, Variant::Entity];
+
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Plain => "plain_tx",
+            Variant::PlainRotating => "plain_rotating_tx",
+            Variant::Entity => "entity_tx",
+        }
     }
 }
 
@@ -143,21 +206,32 @@ impl Query {
         }
     }
 
-    async fn run(
-        self,
-        conn: &mut sqlx::PgConnection,
-        item_sql: &'static str,
-    ) -> anyhow::Result<()> {
+    /// The statement text of `variant`: distinct per variant, so that no variant invalidates
+    /// another's cached plan on a shared connection.
+    fn sql(self, variant: Variant) -> &'static str {
+        match (self, variant) {
+            (Query::Item, Variant::Plain) => "SELECT name FROM bench_plain.item WHERE id = $1",
+            (Query::Item, Variant::PlainRotating) => {
+                "SELECT item.name FROM item WHERE item.id = $1"
+            }
+            (Query::Item, Variant::Entity) => "SELECT name FROM item WHERE id = $1",
+            (Query::Const, Variant::Plain) => "SELECT $1::int",
+            (Query::Const, Variant::PlainRotating) => "SELECT $1::int AS r",
+            (Query::Const, Variant::Entity) => "SELECT $1::int AS e",
+        }
+    }
+
+    async fn run(self, conn: &mut sqlx::PgConnection, variant: Variant) -> anyhow::Result<()> {
         match self {
             Query::Item => {
-                let name: String = sqlx::query_scalar(item_sql)
+                let name: String = sqlx::query_scalar(self.sql(variant))
                     .bind(1_i32)
                     .fetch_one(conn)
                     .await?;
                 anyhow::ensure!(name == "one");
             }
             Query::Const => {
-                let one: i32 = sqlx::query_scalar("SELECT $1::int")
+                let one: i32 = sqlx::query_scalar(self.sql(variant))
                     .bind(1_i32)
                     .fetch_one(conn)
                     .await?;
@@ -168,30 +242,39 @@ impl Query {
     }
 }
 
-/// Times `PAIRS` plain and scoped transactions alternately; returns a report line with the
-/// medians and their ratio.
+/// Times `ROUNDS` rounds of the three variants, alternating; returns a report line with the
+/// medians, 10th percentiles and ratios.
 async fn interleaved(setup: &Setup, query: Query, n: usize) -> anyhow::Result<String> {
-    let mut plain = Vec::with_capacity(PAIRS);
-    let mut scoped = Vec::with_capacity(PAIRS);
-    for _ in 0..PAIRS {
-        let start = Instant::now();
-        setup.plain(query).await?;
-        plain.push(start.elapsed());
-        let start = Instant::now();
-        setup.scoped(query).await?;
-        scoped.push(start.elapsed());
+    let mut times: [Vec<Duration>; 3] = std::array::from_fn(|_| Vec::with_capacity(ROUNDS));
+    for _ in 0..ROUNDS {
+        for (variant, times) in Variant::ALL.into_iter().zip(times.iter_mut()) {
+            let start = Instant::now();
+            setup.run(variant, query).await?;
+            times.push(start.elapsed());
+        }
     }
-    plain.sort_unstable();
-    scoped.sort_unstable();
+    for t in &mut times {
+        t.sort_unstable();
+    }
     let at = |v: &[Duration], q: usize| v[v.len() * q / 100];
-    let (p50, s50) = (at(&plain, 50), at(&scoped, 50));
-    let (p10, s10) = (at(&plain, 10), at(&scoped, 10));
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    let [plain, rotating, entity] = &times;
+    let (p50, r50, e50) = (at(plain, 50), at(rotating, 50), at(entity, 50));
+    let (p10, r10, e10) = (at(plain, 10), at(rotating, 10), at(entity, 10));
     Ok(format!(
-        "isolation/ratio{}/{n}: median plain {p50:?} entity {s50:?} ratio {:.3}; \
-         p10 plain {p10:?} entity {s10:?} ratio {:.3}",
-        query.suffix(),
-        s50.as_secs_f64() / p50.as_secs_f64(),
-        s10.as_secs_f64() / p10.as_secs_f64(),
+        "isolation/ratio{suffix}/{n}: \
+         median plain {p50:.1?} rotating {r50:.1?} entity {e50:.1?}; \
+         p10 plain {p10:.1?} rotating {r10:.1?} entity {e10:.1?}; \
+         entity/plain median {:.3} p10 {:.3}; \
+         rotating/plain median {:.3} p10 {:.3}; \
+         entity/rotating median {:.3} p10 {:.3}",
+        ratio(e50, p50),
+        ratio(e10, p10),
+        ratio(r50, p50),
+        ratio(r10, p10),
+        ratio(e50, r50),
+        ratio(e10, r10),
+        suffix = query.suffix(),
     ))
 }
 
@@ -216,35 +299,25 @@ fn isolation(c: &mut Criterion) {
         }
         let setup = &setup;
         for query in [Query::Item, Query::Const] {
-            let suffix = query.suffix();
-            group.bench_with_input(
-                BenchmarkId::new(format!("plain_tx{suffix}"), n),
-                &n,
-                |b, _| {
-                    b.to_async(&runtime).iter(|| async {
-                        if let Err(e) = setup.plain(query).await {
-                            panic!("plain transaction: {e:#}");
-                        }
-                    });
-                },
-            );
-            group.bench_with_input(
-                BenchmarkId::new(format!("entity_tx{suffix}"), n),
-                &n,
-                |b, _| {
-                    b.to_async(&runtime).iter(|| async {
-                        if let Err(e) = setup.scoped(query).await {
-                            panic!("entity transaction: {e:#}");
-                        }
-                    });
-                },
-            );
+            for variant in Variant::ALL {
+                group.bench_with_input(
+                    BenchmarkId::new(format!("{}{}", variant.name(), query.suffix()), n),
+                    &n,
+                    |b, _| {
+                        b.to_async(&runtime).iter(|| async {
+                            if let Err(e) = setup.run(variant, query).await {
+                                panic!("{} transaction: {e:#}", variant.name());
+                            }
+                        });
+                    },
+                );
+            }
             match runtime.block_on(interleaved(setup, query, n)) {
                 Ok(line) => {
                     println!("{line}");
                     ratios.push(line);
                 }
-                Err(e) => panic!("interleaved pairs: {e:#}"),
+                Err(e) => panic!("interleaved rounds: {e:#}"),
             }
         }
     }

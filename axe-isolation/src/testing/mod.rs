@@ -194,6 +194,17 @@ impl TestDb {
         self.owner_options.clone()
     }
 
+    /// Connect options of the harness's administrative login on this test's database: the
+    /// private cluster's superuser `postgres`, or the role of `DATABASE_URL`.
+    ///
+    /// For set-up that the owner role may not do, such as making the runtime role a superuser
+    /// to check that [`IsolationBuilder::build`] refuses it. Never run the code under test on
+    /// it: a superuser passes every wall.
+    #[must_use]
+    pub fn admin_connect_options(&self) -> PgConnectOptions {
+        self.admin.clone().database(self.database.as_str())
+    }
+
     /// Connect options of the runtime role, for pools of your own (e.g. one connection, with
     /// or without the guard).
     #[must_use]

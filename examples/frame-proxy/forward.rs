@@ -1,0 +1,258 @@
+//! The data plane: pick a color, forward the request as it streams in, hand back the response
+//! as it streams out.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+
+use crate::body::{SseCut, TrackedBody};
+use crate::color::Color;
+use crate::state::ProxyState;
+
+/// Body type of every response the proxy sends.
+pub(crate) type ProxyBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Response header naming the color that served the request.
+pub(crate) const COLOR_HEADER: &str = "x-frame-color";
+/// The MCP session header.
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+];
+
+/// A small plain-text response made by the proxy itself.
+pub(crate) fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ProxyBody> {
+    let mut response = Response::new(
+        Full::new(body.into())
+            .map_err(|never: Infallible| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Removes hop-by-hop headers, including those the `Connection` header names, and `Upgrade`
+/// (the proxy does not tunnel protocol upgrades; MCP does not use them).
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(header::UPGRADE);
+}
+
+/// Sets `X-Forwarded-For/Proto/Host` (appending to or replacing the client's, per
+/// `trust_forwarded`).
+fn forwarded_headers(
+    headers: &mut HeaderMap,
+    peer: SocketAddr,
+    host: Option<HeaderValue>,
+    trust: bool,
+) {
+    let peer_ip = peer.ip().to_string();
+    let xff = HeaderName::from_static("x-forwarded-for");
+    let proto = HeaderName::from_static("x-forwarded-proto");
+    let fwd_host = HeaderName::from_static("x-forwarded-host");
+    let previous = headers
+        .get(&xff)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let value = match (trust, previous) {
+        (true, Some(prev)) if !prev.trim().is_empty() => format!("{prev}, {peer_ip}"),
+        _ => peer_ip,
+    };
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert(xff, value);
+    }
+    if !trust || !headers.contains_key(&proto) {
+        headers.insert(proto, HeaderValue::from_static("http"));
+    }
+    if !trust || !headers.contains_key(&fwd_host) {
+        match host {
+            Some(host) => {
+                headers.insert(fwd_host, host);
+            }
+            None => {
+                headers.remove(fwd_host);
+            }
+        }
+    }
+}
+
+/// Path without the query, for logs (a query string may carry a token).
+fn log_path(req: &Request<Incoming>) -> &str {
+    req.uri().path()
+}
+
+/// Handles one client request.
+pub(crate) async fn handle(
+    state: Arc<ProxyState>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<ProxyBody>, Infallible> {
+    let started = Instant::now();
+    let session = req
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let color = state.routes.pick(session.as_deref());
+    let method = req.method().clone();
+    let path = log_path(&req).to_owned();
+    let Some(guard) = state.enter(color) else {
+        tracing::warn!(%method, %path, %color, "over max_in_flight; refused");
+        return Ok(text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "frame-proxy: too many requests in flight\n",
+        ));
+    };
+
+    let (mut parts, body) = req.into_parts();
+    // HTTP/2 requests carry the host in the URI authority, HTTP/1.1 ones in Host.
+    let host = parts.headers.get(header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    strip_hop_by_hop(&mut parts.headers);
+    forwarded_headers(
+        &mut parts.headers,
+        peer,
+        host.clone(),
+        state.config.trust_forwarded,
+    );
+    if let Some(host) = host {
+        // The frame server sees the host the client asked for (as Caddy does by default).
+        parts.headers.insert(header::HOST, host);
+    }
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    parts.uri = match state.config.backend(color).uri(&path_and_query) {
+        Ok(uri) => uri,
+        Err(_) => {
+            return Ok(text(
+                StatusCode::BAD_REQUEST,
+                "frame-proxy: bad request target\n",
+            ));
+        }
+    };
+    // Backends are spoken to over HTTP/1.1 whatever the client used.
+    parts.version = Version::HTTP_11;
+    let upstream = Request::from_parts(parts, body);
+
+    let result = tokio::time::timeout(
+        state.config.response_timeout,
+        state.data_client.request(upstream),
+    )
+    .await;
+    let mut response = match result {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => {
+            // The error names the backend address and the kind of failure, never a header.
+            tracing::warn!(%method, %path, %color, connect = error.is_connect(), error = %crate::error_chain(&error), "frame server did not answer");
+            maybe_auto_rollback(&state, color, true);
+            return Ok(text(
+                StatusCode::BAD_GATEWAY,
+                format!("frame-proxy: the {color} frame server did not answer\n"),
+            ));
+        }
+        Err(_) => {
+            tracing::warn!(%method, %path, %color, "frame server response timed out");
+            maybe_auto_rollback(&state, color, true);
+            return Ok(text(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("frame-proxy: the {color} frame server did not answer in time\n"),
+            ));
+        }
+    };
+
+    let status = response.status();
+    if let Some(id) = response
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        state.routes.affinity().learn(id, color);
+    }
+    if method == http::Method::DELETE
+        && status.is_success()
+        && let Some(session) = &session
+    {
+        state.routes.affinity().forget(session);
+    }
+    state.note_response(color);
+    maybe_auto_rollback(&state, color, status.is_server_error());
+
+    strip_hop_by_hop(response.headers_mut());
+    response.headers_mut().insert(
+        HeaderName::from_static(COLOR_HEADER),
+        HeaderValue::from_static(color.as_str()),
+    );
+    let is_sse = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+    let sse = is_sse.then(|| {
+        let (stream, token) = state.open_stream(color);
+        SseCut::new(token, stream)
+    });
+    tracing::info!(
+        %method,
+        %path,
+        status = status.as_u16(),
+        %color,
+        sse = is_sse,
+        ms = started.elapsed().as_millis() as u64,
+        "proxied"
+    );
+    Ok(response.map(|body| {
+        TrackedBody::new(body, guard, sse)
+            .map_err(Into::into)
+            .boxed_unsync()
+    }))
+}
+
+/// Feeds passive health and starts an automatic rollback when it is due.
+fn maybe_auto_rollback(state: &Arc<ProxyState>, color: Color, failed: bool) {
+    if let Some((generation, reason)) = state.passive.record(color, failed) {
+        let state = Arc::clone(state);
+        tokio::spawn(async move {
+            crate::swap::auto_rollback(state, generation, reason).await;
+        });
+    }
+}
