@@ -49,7 +49,7 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Validate the config (and the files and variables it names), print the result, exit.
-    #[arg(long, requires = "config")]
+    #[arg(long, requires = "config", conflicts_with = "ephemeral")]
     check: bool,
     /// Where to listen: `PORT` (on 127.0.0.1) or `IP:PORT`. Dev mode accepts loopback only.
     /// Default: 127.0.0.1:3710, or `listen` of the config.
@@ -59,6 +59,10 @@ struct Args {
     /// repository.
     #[arg(long, value_name = "DIR", conflicts_with = "config")]
     dev_dir: Option<PathBuf>,
+    /// Dev mode in a fresh temporary folder, removed (with its PostgreSQL stopped) at exit:
+    /// nothing survives the run.
+    #[arg(long, conflicts_with_all = ["config", "dev_dir"])]
+    ephemeral: bool,
 }
 
 fn parse_listen(text: &str) -> anyhow::Result<SocketAddr> {
@@ -109,6 +113,11 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // clap's `requires` is not enough on its own: with `--ephemeral` it let `--check` through
+    // and dev mode started. Checking never starts a server.
+    if args.check && args.config.is_none() {
+        anyhow::bail!("--check needs --config FILE");
+    }
     let listen = args.listen.as_deref().map(parse_listen).transpose()?;
     match args.config {
         Some(path) => {
@@ -153,7 +162,20 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("cannot listen on {listen} (is another frame-server running? try --listen 3711)"))?;
             let listen = listener.local_addr()?;
-            let dir = args.dev_dir.unwrap_or_else(default_dev_dir);
+            let temp = if args.ephemeral {
+                Some(
+                    tempfile::Builder::new()
+                        .prefix("frame-dev-")
+                        .tempdir()
+                        .context("cannot create a temporary folder")?,
+                )
+            } else {
+                None
+            };
+            let dir = match &temp {
+                Some(t) => t.path().to_path_buf(),
+                None => args.dev_dir.unwrap_or_else(default_dev_dir),
+            };
             let dev = dev::start(&dir, listen).await?;
             let ready = Arc::new(app::Readiness::new(&dev.data));
             let router = routes::router(
@@ -166,6 +188,13 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             serve(listener, router, &dev.endpoint, &ready, DEV_GRACE).await;
             if let Some(cluster) = &dev.server.cluster {
                 cluster.stop();
+            }
+            drop(dev);
+            if let Some(temp) = temp {
+                let path = temp.path().display().to_string();
+                temp.close()
+                    .with_context(|| format!("cannot remove {path}"))?;
+                tracing::info!(dir = %path, "temporary dev folder removed");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -6,7 +6,7 @@ mod frame_server_support;
 
 use std::time::Duration;
 
-use frame_server_support::{Client, Server, temp_dir};
+use frame_server_support::{Client, Server, alive, ended, ephemeral_dirs, temp_dir};
 use serde_json::json;
 use sqlx::{ConnectOptions, Row};
 
@@ -412,4 +412,49 @@ async fn http_surface_inputs_pagination_and_expiry() {
     let r = client.call("whoami", json!({})).await;
     assert_eq!(r.status, 401, "{}", r.body);
     assert!(r.header("www-authenticate").contains("invalid_token"));
+}
+
+fn postmaster_pid(dev_dir: &std::path::Path) -> String {
+    let file = dev_dir.join("pg").join("data").join("postmaster.pid");
+    let text = std::fs::read_to_string(&file).unwrap();
+    text.lines().next().unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_stops_the_dev_postgres_and_ephemeral_mode_removes_its_folder() {
+    // Default dev mode: Ctrl-C (SIGINT) stops the cluster it started; the data stays.
+    let root = temp_dir();
+    let mut server = Server::start(root.path()).await;
+    let pid = postmaster_pid(&server.dev_dir);
+    assert!(alive(&pid), "postmaster {pid} not running");
+    let status = server.stop_with("INT");
+    assert!(status.success(), "{status}\n{}", server.log());
+    assert!(
+        server.log().contains("dev PostgreSQL stopped"),
+        "{}",
+        server.log()
+    );
+    assert!(ended(&pid), "postmaster {pid} survived the server");
+    let data = server.dev_dir.join("pg").join("data");
+    assert!(!data.join("postmaster.pid").exists());
+    assert!(data.join("PG_VERSION").exists(), "persistent data removed");
+    drop(server);
+
+    // --ephemeral: a working server in a temporary folder, gone after Ctrl-C.
+    let mut server = Server::start_ephemeral(root.path()).await;
+    let dir = server.dev_dir.clone();
+    let pid = postmaster_pid(&dir);
+    assert!(alive(&pid));
+    let mut alice = server.client("alice").await;
+    assert_eq!(alice.call("whoami", json!({})).await.ok()["entity"], "axe");
+    let status = server.stop_with("INT");
+    assert!(status.success(), "{status}\n{}", server.log());
+    assert!(ended(&pid), "postmaster {pid} survived the server");
+    assert!(!dir.exists(), "{} left behind", dir.display());
+    assert!(ephemeral_dirs(root.path()).is_empty());
+    assert!(
+        server.log().contains("temporary dev folder removed"),
+        "{}",
+        server.log()
+    );
 }

@@ -56,8 +56,30 @@ fn dev_mode_refuses_non_loopback_addresses() {
 fn flags_that_make_no_sense_together_are_refused() {
     let out = run(&["--check"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let out = run(&["--config", "x.yaml", "--dev-dir", "y"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    for args in [
+        &["--config", "x.yaml", "--dev-dir", "y"][..],
+        &["--ephemeral", "--config", "x.yaml"],
+        &["--ephemeral", "--dev-dir", "y"],
+        &["--ephemeral", "--check"],
+        // Secrets never come from flags: there is no flag for them.
+        &["--master-key", "00"],
+        &["--database-url", "postgres://u:p@h/d"],
+        &["--token", "x"],
+        &["--listen"],
+        &["--config"],
+        &["positional"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    // A config file that does not exist is named, and nothing starts.
+    let out = run(&["--config", "/nonexistent/frame.yaml", "--check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/frame.yaml"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 const CUSTOMERS: &str = r#"

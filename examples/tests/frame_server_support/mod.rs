@@ -48,6 +48,41 @@ pub fn temp_dir() -> tempfile::TempDir {
     dir
 }
 
+/// The `frame-dev-*` folders directly under `root`.
+pub fn ephemeral_dirs(root: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("frame-dev-"))
+        })
+        .collect()
+}
+
+/// Whether a process with this id is running (exists and is not a zombie).
+pub fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// Waits up to 10 s for process `pid` to end (it removes its pid file just before exiting);
+/// whether it did.
+pub fn ended(pid: &str) -> bool {
+    let started = Instant::now();
+    while alive(pid) {
+        if started.elapsed() > Duration::from_secs(10) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
 /// A running dev server.
 pub struct Server {
     child: Option<Child>,
@@ -66,11 +101,29 @@ impl Server {
 
     pub async fn start_on(root: &Path, port: u16) -> Self {
         let dev_dir = root.join("dev");
+        let mut command = Command::new(binary());
+        command.arg("--dev-dir").arg(&dev_dir);
+        Self::spawn(root, port, dev_dir, command).await
+    }
+
+    /// Starts `--ephemeral` dev mode with `TMPDIR=root`, so its temporary folder is the one
+    /// folder `root/frame-dev-*` (found by `ephemeral_dir`).
+    pub async fn start_ephemeral(root: &Path) -> Self {
+        let mut command = Command::new(binary());
+        command.arg("--ephemeral").env("TMPDIR", root);
+        let mut server = Self::spawn(root, free_port(), PathBuf::new(), command).await;
+        server.dev_dir = ephemeral_dirs(root)
+            .into_iter()
+            .next()
+            .expect("no frame-dev-* folder");
+        server
+    }
+
+    async fn spawn(root: &Path, port: u16, dev_dir: PathBuf, mut command: Command) -> Self {
         let log = root.join(format!("server-{port}-{}.log", now_ms()));
         let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(binary())
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--dev-dir"])
-            .arg(&dev_dir)
+        let child = command
+            .args(["--listen", &format!("127.0.0.1:{port}")])
             .env_remove("DATABASE_URL")
             .env("RUST_LOG", "info,sqlx=warn,rmcp=warn")
             .stdin(Stdio::null())
@@ -120,9 +173,14 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit (the graceful shutdown has a deadline).
     pub fn stop(&mut self) -> ExitStatus {
+        self.stop_with("TERM")
+    }
+
+    /// Sends `signal` (`TERM`, `INT`) and waits for the exit.
+    pub fn stop_with(&mut self, signal: &str) -> ExitStatus {
         let mut child = self.child.take().expect("running");
         let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([&format!("-{signal}"), &child.id().to_string()])
             .status();
         let started = Instant::now();
         loop {
@@ -131,7 +189,7 @@ impl Server {
             }
             if started.elapsed() > Duration::from_secs(60) {
                 let _ = child.kill();
-                panic!("frame-server ignored SIGTERM for 60 s:\n{}", self.log());
+                panic!("frame-server ignored SIG{signal} for 60 s:\n{}", self.log());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
