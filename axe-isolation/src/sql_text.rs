@@ -30,7 +30,8 @@ impl SqlText {
     }
 
     /// Appends `ident` as a string literal: `'name'` (an [`Ident`] holds no quote; a quote
-    /// would be doubled anyway).
+    /// would be doubled anyway). Used by the `testing` harness only.
+    #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
     pub(crate) fn literal(mut self, ident: &Ident) -> Self {
         self.0.push('\'');
         for c in ident.as_str().chars() {
