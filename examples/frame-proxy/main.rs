@@ -15,6 +15,7 @@
 
 mod affinity;
 mod body;
+mod challenge;
 mod cli;
 mod color;
 mod config;

@@ -12,6 +12,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 
+use crate::challenge::resource_metadata;
 use crate::color::Color;
 use crate::state::ProxyState;
 
@@ -229,14 +230,6 @@ async fn mcp_with_token(
     Ok(())
 }
 
-/// The `resource_metadata` URL of a `WWW-Authenticate: Bearer …` challenge.
-pub(crate) fn resource_metadata(challenge: &str) -> Option<&str> {
-    let start = challenge.find("resource_metadata=\"")? + "resource_metadata=\"".len();
-    let rest = &challenge[start..];
-    let end = rest.find('"')?;
-    Some(&rest[..end])
-}
-
 async fn mcp_unauthenticated(state: &ProxyState, color: Color) -> Result<(), String> {
     let path = state.config.mcp_path.clone();
     let initialize = serde_json::json!({
@@ -294,24 +287,4 @@ async fn mcp_unauthenticated(state: &ProxyState, color: Color) -> Result<(), Str
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::resource_metadata;
-
-    #[test]
-    fn finds_resource_metadata_in_a_challenge() {
-        let c = r#"Bearer resource_metadata="https://axe.axelabs.ai/.well-known/oauth-protected-resource/frame/mcp", scope="api://x/mcp.access""#;
-        assert_eq!(
-            resource_metadata(c),
-            Some("https://axe.axelabs.ai/.well-known/oauth-protected-resource/frame/mcp")
-        );
-        assert_eq!(resource_metadata("Bearer realm=\"x\""), None);
-        assert_eq!(
-            resource_metadata("Bearer resource_metadata=\"unterminated"),
-            None
-        );
-        assert_eq!(resource_metadata(""), None);
-    }
 }

@@ -1,0 +1,19 @@
+//! The frame-proxy example's unit tests (config and backend URLs, session affinity, reading a
+//! challenge).
+//!
+//! They live beside the code in `#[cfg(test)]` modules; this target compiles those
+//! self-contained modules on their own so `cargo test` runs them. (Marking the example
+//! `test = true` would run them too, but then `cargo test` stops building the example's
+//! binary, which `tests/frame_proxy.rs` starts.)
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+#[path = "../frame-proxy/affinity.rs"]
+mod affinity;
+#[path = "../frame-proxy/challenge.rs"]
+mod challenge;
+#[path = "../frame-proxy/cli.rs"]
+mod cli;
+#[path = "../frame-proxy/color.rs"]
+mod color;
+#[path = "../frame-proxy/config.rs"]
+mod config;
