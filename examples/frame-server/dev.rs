@@ -203,6 +203,31 @@ pub(crate) async fn start(dir: &Path, listen: SocketAddr) -> anyhow::Result<Dev>
     let files = Files { dir: dir.clone() };
 
     let server = pg::server(&dir.join("pg")).await?;
+    match start_on(&server, &files, listen).await {
+        Ok((data, router, endpoint, issuer)) => Ok(Dev {
+            data,
+            router,
+            endpoint,
+            issuer,
+            server,
+            dir,
+        }),
+        Err(e) => {
+            // Do not leave the cluster we just started running behind a failed start.
+            if let Some(cluster) = &server.cluster {
+                cluster.stop();
+            }
+            Err(e)
+        }
+    }
+}
+
+/// What dev mode runs on the server: roles and pools, keys, customers, issuer, endpoint.
+async fn start_on(
+    server: &pg::Server,
+    files: &Files,
+    listen: SocketAddr,
+) -> anyhow::Result<(Data, Router, axe_mcp::McpEndpoint, Arc<TestIssuer>)> {
     let password = files.read_or_create("db-password", || random_hex().into_bytes())?;
     let password = String::from_utf8(password).context("db-password is not text")?;
     let pools = pg::prepare(&server.admin, password.trim()).await?;
@@ -217,7 +242,7 @@ pub(crate) async fn start(dir: &Path, listen: SocketAddr) -> anyhow::Result<Dev>
         Customers::from_path(&customers_path).map_err(|e| anyhow::anyhow!("{e}"))?,
     );
 
-    let issuer = Arc::new(start_issuer(&files).await?);
+    let issuer = Arc::new(start_issuer(files).await?);
     let data = app::open_data(
         pools.owner,
         pools.runtime,
@@ -256,14 +281,7 @@ pub(crate) async fn start(dir: &Path, listen: SocketAddr) -> anyhow::Result<Dev>
     let router = Router::new()
         .route("/dev/token", get(token))
         .with_state(Arc::clone(&issuer));
-    Ok(Dev {
-        data,
-        router,
-        endpoint,
-        issuer,
-        server,
-        dir,
-    })
+    Ok((data, router, endpoint, issuer))
 }
 
 /// The issuer, on the port and with the key of the last run (both kept in the dev folder).

@@ -1,6 +1,6 @@
-//! The frame-server binary's command line: dev mode refuses non-loopback addresses, and
-//! `--config … --check` names the field and the reason of every problem in hostile configs
-//! without printing secrets.
+//! The frame-server binary's command line: dev mode refuses non-loopback addresses, a failed
+//! dev start stops the PostgreSQL it started, and `--config … --check` names the field and the
+//! reason of every problem in hostile configs without printing secrets.
 #![allow(clippy::unwrap_used)]
 
 mod frame_server_support;
@@ -191,4 +191,35 @@ fn check_accepts_a_good_config_and_names_every_problem_of_hostile_ones() {
     std::fs::write(&config, "a".repeat(2 * 1024 * 1024)).unwrap();
     let out = run(&["--config", config.to_str().unwrap(), "--check"]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn a_dev_start_that_fails_after_starting_postgres_stops_it_again() {
+    // customers.yaml is read after the dev cluster is up; a broken one must not leave the
+    // cluster running behind the failed start.
+    let dir = temp_dir();
+    let dev = dir.path().join("dev");
+    std::fs::create_dir_all(&dev).unwrap();
+    std::fs::write(dev.join("customers.yaml"), "customers: [\n  - {name: \"\n").unwrap();
+    let out = run(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--dev-dir",
+        dev.to_str().unwrap(),
+    ]);
+    assert!(
+        !out.status.success(),
+        "started with a broken customers.yaml"
+    );
+    let data = dev.join("pg").join("data");
+    assert!(
+        data.join("PG_VERSION").exists(),
+        "the cluster was never started, so this test shows nothing: {}",
+        stderr(&out)
+    );
+    assert!(
+        !data.join("postmaster.pid").exists(),
+        "the dev PostgreSQL is still running after a failed start: {}",
+        stderr(&out)
+    );
 }
