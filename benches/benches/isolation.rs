@@ -3,30 +3,39 @@
 //!
 //! `cargo bench -p axe-benches --bench isolation -- --warm-up-time 2 --measurement-time 6`
 //!
-//! Three transactions, each `BEGIN`, one query, `COMMIT`, on the same guarded runtime pool
-//! (4 connections) of a private PostgreSQL (the crate's `test-util` harness), so all pay the
-//! same acquire, release hook and ping:
+//! Five transactions, each `BEGIN`, one query, `COMMIT`, on the same guarded runtime pool
+//! (4 connections, statement cache of 4,096 per connection) of a private PostgreSQL (the
+//! crate's `test-util` harness), so all pay the same acquire, release hook and ping:
 //!
 //! - `isolation/plain_tx/N`: `pool.begin()`, `SELECT name FROM bench_plain.item WHERE id = $1`
-//!   on one shared table.
-//! - `isolation/plain_rotating_tx/N`: the control. A plain sqlx transaction, no entity role,
-//!   begun with `SET LOCAL search_path TO bench_p<i>, pg_temp; BEGIN` (one round trip, like
-//!   a scoped `BEGIN`) with `i` taken round-robin over N schemas of the same shape, then
-//!   `SELECT item.name FROM item WHERE item.id = $1`. It pays what schema-per-entity with
-//!   shared SQL text costs without any wall: PostgreSQL re-analyses and re-plans a cached
-//!   statement whenever the search path resolves to other schemas than the ones it was
-//!   planned under.
-//! - `isolation/entity_tx/N`: `isolation.begin(entity)`, `SELECT name FROM item WHERE id = $1`
-//!   on the entity's own table, entities taken round-robin over the N.
+//!   on one table of the same shape as an entity's.
+//! - `isolation/entity_hot_tx/N`: `isolation.begin(entity)` on one entity among the N
+//!   provisioned, `SELECT name FROM item WHERE id = $1` on its own table. Against `plain_tx`
+//!   this is the issue's comparison: the same query, scoped or not, with N entities
+//!   provisioned (the runtime role a member of N roles, N schemas in the catalog).
+//! - `isolation/entity_tx/N`: the worst case, every transaction for another entity:
+//!   `isolation.begin(entity)` with entities taken round-robin over the N.
+//! - `isolation/plain_rotating_tx/N`: the control of the worst case. A plain sqlx transaction,
+//!   no entity role, begun with `SET LOCAL search_path TO bench_p<i>, pg_temp; BEGIN` (one
+//!   round trip, like a scoped `BEGIN`) with `i` round-robin over N schemas of the same shape.
+//!   It pays what schema-per-entity with shared SQL text costs without any wall: PostgreSQL
+//!   re-analyses and re-plans a cached statement whenever the search path resolves to other
+//!   schemas than the ones it was planned under.
+//! - `isolation/entity_tagged_tx/N`: the worst case again, but the SQL text carries the entity
+//!   (`/* ent_<id> */ SELECT …`), so every entity has its own prepared statement on each
+//!   connection and no plan is ever invalidated by a search-path change. This measures the
+//!   per-entity-statement alternative, which costs server memory per connection, entity and
+//!   statement (see the crate README).
 //!
 //! The `_const` variants run `SELECT $1::int` (one spelling per variant) instead, which reads
 //! no table: the cost of the scoping alone. Each variant has its own statement text, so that
 //! one variant never invalidates another's cached plan on a shared connection.
 //!
 //! On a shared 2-core machine back-to-back criterion runs drift with the load, so after each
-//! size the bench also times `ROUNDS` rounds of the three variants *interleaved* and prints the
-//! medians, the 10th percentiles (the least disturbed by other load) and the ratios
-//! (`isolation/ratio/…`): those lines are the numbers to compare with the 1.2x goal.
+//! size the bench also times `ROUNDS` rounds of the five variants *interleaved* (in a new
+//! random order each round) and prints the medians, the 10th percentiles (the least disturbed
+//! by other load) and the ratios (`isolation/ratio/…`): those lines are the numbers to compare
+//! with the 1.2x goal.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -34,6 +43,9 @@ use std::time::{Duration, Instant};
 use axe_isolation::testing::TestDb;
 use axe_isolation::{EntityId, Isolation, Migrations};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType};
 
@@ -42,6 +54,13 @@ const SIZES: [usize; 3] = [1, 100, 1_000];
 /// Interleaved rounds (one transaction of each variant) timed after each size.
 const ROUNDS: usize = 3_000;
 
+/// Runtime pool size of the benchmark.
+const POOL_SIZE: u32 = 4;
+
+/// Prepared statements sqlx keeps per connection: room for one per entity for each of the
+/// tagged variant's two queries at 1,000 entities, and the other variants' few.
+const STATEMENT_CACHE: usize = 4_096;
+
 /// The schema of the control's `i`-th table.
 fn rotating_schema(i: usize) -> String {
     format!("bench_p{i:04}")
@@ -49,11 +68,16 @@ fn rotating_schema(i: usize) -> String {
 
 struct Setup {
     db: TestDb,
+    /// The runtime pool every variant uses (the guard installed, a large statement cache).
+    pool: sqlx::PgPool,
     isolation: Isolation,
     entities: Vec<EntityId>,
+    /// Per entity, the tagged variant's statement texts: `[item, const]`.
+    tagged_sql: Vec<[String; 2]>,
     /// `SET LOCAL search_path TO bench_p<i>, pg_temp; BEGIN`, one per schema.
     rotating_begins: Vec<String>,
     next_entity: AtomicUsize,
+    next_tagged: AtomicUsize,
     next_rotating: AtomicUsize,
 }
 
@@ -69,18 +93,29 @@ impl Setup {
                 .into_sql_str(),
             false,
         )])?;
+        let pool = axe_isolation::guard::install(
+            sqlx::postgres::PgPoolOptions::new().max_connections(POOL_SIZE),
+        )
+        .connect_with(
+            db.runtime_connect_options()
+                .statement_cache_capacity(STATEMENT_CACHE),
+        )
+        .await?;
         let isolation = db
-            .isolation_builder()
+            .isolation_builder_on(pool.clone())
             .migrations(item)
             .migrate_concurrency(4)
             .build()
             .await?;
         let setup = Self {
             db,
+            pool,
             isolation,
             entities: Vec::new(),
+            tagged_sql: Vec::new(),
             rotating_begins: Vec::new(),
             next_entity: AtomicUsize::new(0),
+            next_tagged: AtomicUsize::new(0),
             next_rotating: AtomicUsize::new(0),
         };
         // The plain transaction's table: same shape, readable by the runtime role itself.
@@ -123,6 +158,11 @@ impl Setup {
         }
         let report = isolation.migrate_all().await?;
         anyhow::ensure!(report.is_success(), "migration failed: {report:?}");
+        for e in &new {
+            let tag =
+                |query: Query| format!("/* {} */ {}", e.schema(), query.sql(Variant::EntityTagged));
+            self.tagged_sql.push([tag(Query::Item), tag(Query::Const)]);
+        }
         self.entities.extend(new);
         for i in self.rotating_begins.len()..n {
             let schema = rotating_schema(i);
@@ -132,17 +172,23 @@ impl Setup {
         }
         // Warm every pooled backend's caches for every entity and schema (first-use checks,
         // relation cache of each `item`), as a long-running server would have them.
-        let pool_size = usize::try_from(self.db.runtime_pool().options().get_max_connections())?;
+        // The tagged variant gets three times as many rounds: it must have prepared every
+        // entity's statements on every connection, which are handed out in turn.
+        let pool_size = usize::try_from(POOL_SIZE)?;
         for _ in 0..n * pool_size * 2 {
             self.run(Variant::Entity, Query::Item).await?;
             self.run(Variant::PlainRotating, Query::Item).await?;
+        }
+        for _ in 0..n * pool_size * 6 {
+            self.run(Variant::EntityTagged, Query::Item).await?;
+            self.run(Variant::EntityTagged, Query::Const).await?;
         }
         Ok(())
     }
 
     async fn run(&self, variant: Variant, query: Query) -> anyhow::Result<()> {
         let mut tx = match variant {
-            Variant::Plain => self.db.runtime_pool().begin().await?,
+            Variant::Plain => self.pool.begin().await?,
             Variant::PlainRotating => {
                 let i =
                     self.next_rotating.fetch_add(1, Ordering::Relaxed) % self.rotating_begins.len();
@@ -152,10 +198,20 @@ impl Setup {
                     .begin_with(sqlx::AssertSqlSafe(begin))
                     .await?
             }
-            Variant::Entity => {
-                let i = self.next_entity.fetch_add(1, Ordering::Relaxed) % self.entities.len();
+            Variant::EntityHot | Variant::Entity | Variant::EntityTagged => {
+                let i = match variant {
+                    Variant::EntityHot => 0,
+                    Variant::EntityTagged => self.next_tagged.fetch_add(1, Ordering::Relaxed),
+                    _ => self.next_entity.fetch_add(1, Ordering::Relaxed),
+                } % self.entities.len();
                 let mut tx = self.isolation.begin(&self.entities[i]).await?;
-                query.run(&mut tx, variant).await?;
+                match variant {
+                    Variant::EntityTagged => {
+                        let sql = self.tagged_sql[i][query.index()].clone();
+                        query.run_text(&mut tx, sqlx::AssertSqlSafe(sql)).await?;
+                    }
+                    _ => query.run(&mut tx, variant).await?,
+                }
                 tx.commit().await?;
                 return Ok(());
             }
@@ -173,18 +229,30 @@ enum Variant {
     Plain,
     /// A plain sqlx transaction whose search path rotates over N schemas (no role).
     PlainRotating,
+    /// An `EntityTx` of one entity among the N.
+    EntityHot,
     /// An `EntityTx`, entities round-robin.
     Entity,
+    /// An `EntityTx`, entities round-robin, SQL text tagged with the entity.
+    EntityTagged,
 }
 
 impl Variant {
-    const ALL: [Variant; 3] = [Variant::Plain, Variant::PlainRotating, Variant::Entity];
+    const ALL: [Variant; 5] = [
+        Variant::Plain,
+        Variant::EntityHot,
+        Variant::PlainRotating,
+        Variant::Entity,
+        Variant::EntityTagged,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Variant::Plain => "plain_tx",
             Variant::PlainRotating => "plain_rotating_tx",
+            Variant::EntityHot => "entity_hot_tx",
             Variant::Entity => "entity_tx",
+            Variant::EntityTagged => "entity_tagged_tx",
         }
     }
 }
@@ -214,27 +282,42 @@ impl Query {
             (Query::Item, Variant::PlainRotating) => {
                 "SELECT item.name FROM item WHERE item.id = $1"
             }
-            (Query::Item, Variant::Entity) => "SELECT name FROM item WHERE id = $1",
+            (Query::Item, Variant::EntityHot) => "SELECT h.name FROM item AS h WHERE h.id = $1",
+            (Query::Item, Variant::Entity | Variant::EntityTagged) => {
+                "SELECT name FROM item WHERE id = $1"
+            }
             (Query::Const, Variant::Plain) => "SELECT $1::int",
             (Query::Const, Variant::PlainRotating) => "SELECT $1::int AS r",
-            (Query::Const, Variant::Entity) => "SELECT $1::int AS e",
+            (Query::Const, Variant::EntityHot) => "SELECT $1::int AS h",
+            (Query::Const, Variant::Entity | Variant::EntityTagged) => "SELECT $1::int AS e",
+        }
+    }
+
+    /// Position in per-query arrays.
+    fn index(self) -> usize {
+        match self {
+            Query::Item => 0,
+            Query::Const => 1,
         }
     }
 
     async fn run(self, conn: &mut sqlx::PgConnection, variant: Variant) -> anyhow::Result<()> {
+        self.run_text(conn, self.sql(variant)).await
+    }
+
+    /// Runs this query's statement spelled as `sql` and checks its answer.
+    async fn run_text(
+        self,
+        conn: &mut sqlx::PgConnection,
+        sql: impl SqlSafeStr + Send,
+    ) -> anyhow::Result<()> {
         match self {
             Query::Item => {
-                let name: String = sqlx::query_scalar(self.sql(variant))
-                    .bind(1_i32)
-                    .fetch_one(conn)
-                    .await?;
+                let name: String = sqlx::query_scalar(sql).bind(1_i32).fetch_one(conn).await?;
                 anyhow::ensure!(name == "one");
             }
             Query::Const => {
-                let one: i32 = sqlx::query_scalar(self.sql(variant))
-                    .bind(1_i32)
-                    .fetch_one(conn)
-                    .await?;
+                let one: i32 = sqlx::query_scalar(sql).bind(1_i32).fetch_one(conn).await?;
                 anyhow::ensure!(one == 1);
             }
         }
@@ -242,40 +325,54 @@ impl Query {
     }
 }
 
-/// Times `ROUNDS` rounds of the three variants, alternating; returns a report line with the
+/// Times `ROUNDS` rounds of the variants, alternating; returns a report line with the
 /// medians, 10th percentiles and ratios.
 async fn interleaved(setup: &Setup, query: Query, n: usize) -> anyhow::Result<String> {
-    let mut times: [Vec<Duration>; 3] = std::array::from_fn(|_| Vec::with_capacity(ROUNDS));
+    let mut times: [Vec<Duration>; 5] = std::array::from_fn(|_| Vec::with_capacity(ROUNDS));
+    // A new order every round: each transaction's pool release hook runs while the next one
+    // starts, and the pool hands out its connections in turn, so a fixed order would charge
+    // each variant for its predecessor.
+    let mut rng = StdRng::seed_from_u64(0x00a8_e150);
+    let mut order: [usize; 5] = std::array::from_fn(|i| i);
     for _ in 0..ROUNDS {
-        for (variant, times) in Variant::ALL.into_iter().zip(times.iter_mut()) {
+        order.shuffle(&mut rng);
+        for &v in &order {
             let start = Instant::now();
-            setup.run(variant, query).await?;
-            times.push(start.elapsed());
+            setup.run(Variant::ALL[v], query).await?;
+            times[v].push(start.elapsed());
         }
     }
     for t in &mut times {
         t.sort_unstable();
     }
     let at = |v: &[Duration], q: usize| v[v.len() * q / 100];
-    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
-    let [plain, rotating, entity] = &times;
-    let (p50, r50, e50) = (at(plain, 50), at(rotating, 50), at(entity, 50));
-    let (p10, r10, e10) = (at(plain, 10), at(rotating, 10), at(entity, 10));
-    Ok(format!(
-        "isolation/ratio{suffix}/{n}: \
-         median plain {p50:.1?} rotating {r50:.1?} entity {e50:.1?}; \
-         p10 plain {p10:.1?} rotating {r10:.1?} entity {e10:.1?}; \
-         entity/plain median {:.3} p10 {:.3}; \
-         rotating/plain median {:.3} p10 {:.3}; \
-         entity/rotating median {:.3} p10 {:.3}",
-        ratio(e50, p50),
-        ratio(e10, p10),
-        ratio(r50, p50),
-        ratio(r10, p10),
-        ratio(e50, r50),
-        ratio(e10, r10),
-        suffix = query.suffix(),
-    ))
+    let p50 = times.each_ref().map(|t| at(t, 50));
+    let p10 = times.each_ref().map(|t| at(t, 10));
+    let [plain, hot, rotating, entity, tagged] = [0, 1, 2, 3, 4];
+    let ratio = |a: usize, b: usize| {
+        format!(
+            "p10 {:.3} (median {:.3})",
+            p10[a].as_secs_f64() / p10[b].as_secs_f64(),
+            p50[a].as_secs_f64() / p50[b].as_secs_f64()
+        )
+    };
+    let mut line = format!("isolation/ratio{}/{n}:", query.suffix());
+    for (variant, (p10, p50)) in Variant::ALL.iter().zip(p10.iter().zip(&p50)) {
+        line.push_str(&format!(
+            " {} p10 {p10:.1?} median {p50:.1?};",
+            variant.name()
+        ));
+    }
+    line.push_str(&format!(
+        " entity_hot/plain {}; entity/plain {}; rotating/plain {}; entity/rotating {}; \
+         entity_tagged/plain {}",
+        ratio(hot, plain),
+        ratio(entity, plain),
+        ratio(rotating, plain),
+        ratio(entity, rotating),
+        ratio(tagged, plain),
+    ));
+    Ok(line)
 }
 
 fn isolation(c: &mut Criterion) {
