@@ -11,33 +11,10 @@ set -euo pipefail
 
 N=1000
 DB=axe_replan
-psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $DB"
-cleanup() {
-  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" || true
-  psql -X -q -d postgres -At -c "SELECT rolname FROM pg_roles WHERE rolname LIKE 'axe\_replan\_%'" |
-    while read -r role; do psql -X -q -d postgres -c "DROP ROLE \"$role\"" || true; done
-}
-trap cleanup EXIT
-
-psql -X -q -v ON_ERROR_STOP=1 -d "$DB" <<SQL
-CREATE ROLE axe_replan_rt LOGIN NOINHERIT;
-DO \$\$
-DECLARE s text; r text;
-BEGIN
-  FOR i IN 1..$N LOOP
-    s := 's' || lpad(i::text, 4, '0');
-    r := 'axe_replan_r' || lpad(i::text, 4, '0');
-    EXECUTE format('CREATE SCHEMA %I', s);
-    EXECUTE format('CREATE TABLE %I.item (id int PRIMARY KEY, name text NOT NULL)', s);
-    EXECUTE format('INSERT INTO %I.item VALUES (1, %L)', s, 'one');
-    EXECUTE format('CREATE ROLE %I NOLOGIN', r);
-    EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I, axe_replan_rt', s, r);
-    EXECUTE format('GRANT SELECT ON %I.item TO %I, axe_replan_rt', s, r);
-    EXECUTE format('GRANT %I TO axe_replan_rt', r);
-  END LOOP;
-END \$\$;
-ANALYZE;
-SQL
+# shellcheck source=benches/scripts/scratch-db.sh
+. "$(dirname "$0")/scratch-db.sh"
+scratch_db_create "$DB" axe_replan
+scratch_db_grow "$DB" axe_replan 1 "$N"
 
 # script <schemas to rotate over> <role|norole>
 script() {

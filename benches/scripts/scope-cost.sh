@@ -22,37 +22,14 @@ RUNS=${RUNS:-2}
 DB=axe_scope
 WORK=$(mktemp -d)
 chmod 755 "$WORK"
-psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $DB"
-cleanup() {
-  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" || true
-  psql -X -q -d postgres -At -c "SELECT rolname FROM pg_roles WHERE rolname LIKE 'axe\_scope\_%'" |
-    while read -r role; do psql -X -q -d postgres -c "DROP ROLE \"$role\"" || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -c "CREATE ROLE axe_scope_rt LOGIN NOINHERIT"
+# shellcheck source=benches/scripts/scratch-db.sh
+. "$(dirname "$0")/scratch-db.sh"
+scratch_db_create "$DB" axe_scope
+# Replaces the EXIT trap of scratch_db_create: drop the database and roles, then the folder.
+trap 'scratch_db_drop "$DB" axe_scope; rm -rf "$WORK"' EXIT
 have=0
 for n in 1 100 1000; do
-  # Grow the catalog to n schemas and roles.
-  psql -X -q -v ON_ERROR_STOP=1 -d "$DB" <<SQL
-DO \$\$
-DECLARE s text; r text;
-BEGIN
-  FOR i IN $((have + 1))..$n LOOP
-    s := 's' || lpad(i::text, 4, '0');
-    r := 'axe_scope_r' || lpad(i::text, 4, '0');
-    EXECUTE format('CREATE SCHEMA %I', s);
-    EXECUTE format('CREATE TABLE %I.item (id int PRIMARY KEY, name text NOT NULL)', s);
-    EXECUTE format('INSERT INTO %I.item VALUES (1, %L)', s, 'one');
-    EXECUTE format('CREATE ROLE %I NOLOGIN', r);
-    EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I, axe_scope_rt', s, r);
-    EXECUTE format('GRANT SELECT ON %I.item TO %I, axe_scope_rt', s, r);
-    EXECUTE format('GRANT %I TO axe_scope_rt', r);
-  END LOOP;
-END \$\$;
-ANALYZE;
-SQL
+  scratch_db_grow "$DB" axe_scope $((have + 1)) "$n"
   have=$n
   k=$(printf '%04d' $(((n + 1) / 2)))
   printf 'BEGIN;\nSELECT name FROM s0001.item WHERE id = 1;\nCOMMIT;\n' > "$WORK/plain.sql"
