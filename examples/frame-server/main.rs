@@ -207,31 +207,31 @@ async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     endpoint: &axe_mcp::McpEndpoint,
-    ready: &app::Readiness,
+    ready: &Arc<app::Readiness>,
     grace: Duration,
 ) {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut deadline_rx = stop_rx.clone();
+    let (stop_tx, mut deadline_rx) = tokio::sync::watch::channel(false);
+    let sessions = endpoint.shutdown_token();
+    let ready = Arc::clone(ready);
+    // Everything a shutdown does happens here, before axum stops accepting: were it a branch
+    // of the `select!` below, a server with no open connection could finish in the same poll
+    // and skip it.
+    let shutdown = async move {
+        wait_for_signal().await;
+        tracing::info!(grace_secs = grace.as_secs(), "shutting down");
+        ready.drain();
+        // Ends open SSE streams: without this the graceful shutdown waits for them forever.
+        sessions.cancel();
+        let _ = stop_tx.send(true);
+    };
     let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(async move {
-        wait_for_signal().await;
-        let _ = stop_tx.send(true);
-    });
+    .with_graceful_shutdown(shutdown);
     let deadline = async move {
         let _ = deadline_rx.wait_for(|stop| *stop).await;
         tokio::time::sleep(grace).await;
-    };
-    let drain = async {
-        let mut rx = stop_rx.clone();
-        let _ = rx.wait_for(|stop| *stop).await;
-        tracing::info!(grace_secs = grace.as_secs(), "shutting down");
-        ready.drain();
-        // Ends open SSE streams: without this the graceful shutdown waits for them forever.
-        endpoint.shutdown();
-        std::future::pending::<()>().await;
     };
     tokio::select! {
         result = server => {
@@ -241,7 +241,6 @@ async fn serve(
             tracing::info!("stopped");
         }
         () = deadline => tracing::warn!("grace period over; exiting with requests still open"),
-        () = drain => {}
     }
 }
 
