@@ -7,109 +7,17 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "support/mcp_clients.rs"]
+mod mcp_clients;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 
 use axe_audit::Outcome;
 use axe_isolation::EntityId;
 use common::*;
+use mcp_clients::{python_client, report, run, ts_client};
 use serde_json::{Value, json};
-
-const PY_MCP: &str = "mcp==2.3.0";
-const TS_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
-
-/// One installer at a time within this test binary.
-static INSTALL: Mutex<()> = Mutex::new(());
-
-/// `<target>/axe-tools`, next to the profile folders.
-fn tools_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // <target>/<profile>/deps/<test binary>
-    let target = exe.ancestors().nth(3).unwrap();
-    target.join("axe-tools")
-}
-
-/// Installs into a fresh sibling folder, then renames it into place: a crashed install never
-/// leaves a half-filled folder that looks complete.
-fn install_once(dir: &Path, install: impl FnOnce(&Path)) {
-    let _guard = INSTALL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if dir.exists() {
-        return;
-    }
-    let staging = dir.with_extension(format!("staging-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).unwrap();
-    install(&staging);
-    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
-    if std::fs::rename(&staging, dir).is_err() {
-        // Another process got there first.
-        let _ = std::fs::remove_dir_all(&staging);
-    }
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// The Python packages folder (for `PYTHONPATH`).
-fn python_client() -> PathBuf {
-    let dir = tools_dir().join("python-mcp-2.3.0");
-    install_once(&dir, |staging| {
-        run(Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--target",
-            ])
-            .arg(staging)
-            .arg(PY_MCP));
-    });
-    dir
-}
-
-/// The folder holding `node_modules` with the SDK and a copy of the client script.
-fn ts_client() -> PathBuf {
-    let dir = tools_dir().join("ts-sdk-1.32.2");
-    install_once(&dir, |staging| {
-        run(Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
-            .arg(staging)
-            .arg(TS_SDK));
-    });
-    // ESM resolves packages from the script's own folder: run a copy placed beside them.
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/ts_client.mjs"),
-        dir.join("ts_client.mjs"),
-    )
-    .unwrap();
-    dir
-}
-
-fn parse_report(stdout: &str) -> Value {
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no report in {stdout:?}"));
-    serde_json::from_str(line).unwrap()
-}
 
 async fn check_effect(stack: &Stack, note: &str, body: &str) {
     let sql = "SELECT body FROM ent_axe.notes WHERE id = $1";
@@ -181,7 +89,7 @@ async fn python_client_legacy_and_auto_mode() {
         .await
         .unwrap();
         let body = format!("from python {mode}");
-        let report = parse_report(&stdout);
+        let report = report(&stdout);
         expect_report(&report, &note, &body);
         // legacy negotiates the handshake era; auto discovers the stateless 2026-07-28 era.
         let expected = if mode == "legacy" {
@@ -200,7 +108,17 @@ async fn python_client_legacy_and_auto_mode() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn typescript_client() {
-    let dir = tokio::task::spawn_blocking(ts_client).await.unwrap();
+    let dir = tokio::task::spawn_blocking(|| {
+        ts_client(
+            Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/clients/ts_client.mjs"
+            )),
+            "ts_client.mjs",
+        )
+    })
+    .await
+    .unwrap();
     let stack = stack().await;
     let url = format!("{}{PATH}", stack.base);
     let token = stack.token_for(ALICE);
@@ -213,7 +131,7 @@ async fn typescript_client() {
     })
     .await
     .unwrap();
-    let report = parse_report(&stdout);
+    let report = report(&stdout);
     expect_report(&report, "ts-1", "from typescript");
     assert!(
         report["session"].is_string(),

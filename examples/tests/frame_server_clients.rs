@@ -8,100 +8,16 @@
 #![allow(clippy::unwrap_used)]
 
 mod frame_server_support;
+#[path = "../../axe-mcp/tests/support/mcp_clients.rs"]
+mod mcp_clients;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 
 use frame_server_support::{Server, temp_dir};
+use mcp_clients::{python_client, report, run, ts_client};
 use serde_json::{Value, json};
 use sqlx::ConnectOptions;
-
-const PY_MCP: &str = "mcp==2.3.0";
-const TS_SDK: &str = "@modelcontextprotocol/sdk@1.32.2";
-
-/// One installer at a time within this test binary.
-static INSTALL: Mutex<()> = Mutex::new(());
-
-/// `<target>/axe-tools`, next to the profile folders.
-fn tools_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // <target>/<profile>/deps/<test binary>
-    exe.ancestors().nth(3).unwrap().join("axe-tools")
-}
-
-/// Installs into a fresh sibling folder, then renames it into place, so a crashed install
-/// never leaves a half-filled folder that looks complete.
-fn install_once(dir: &Path, install: impl FnOnce(&Path)) {
-    let _guard = INSTALL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if dir.exists() {
-        return;
-    }
-    let staging = dir.with_extension(format!("staging-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).unwrap();
-    install(&staging);
-    if std::fs::rename(&staging, dir).is_err() {
-        let _ = std::fs::remove_dir_all(&staging);
-    }
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn python_client() -> PathBuf {
-    let dir = tools_dir().join("python-mcp-2.3.0");
-    install_once(&dir, |staging| {
-        run(Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet"])
-            .args(["--disable-pip-version-check", "--target"])
-            .arg(staging)
-            .arg(PY_MCP));
-    });
-    dir
-}
-
-fn ts_client() -> PathBuf {
-    let dir = tools_dir().join("ts-sdk-1.32.2");
-    install_once(&dir, |staging| {
-        run(Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
-            .arg(staging)
-            .arg(TS_SDK));
-    });
-    // ESM resolves packages from the script's own folder: run a copy placed beside them.
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/frame_server_clients/ts_client.mjs"
-        ),
-        dir.join("frame_ts_client.mjs"),
-    )
-    .unwrap();
-    dir
-}
-
-fn report(stdout: &str) -> Value {
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no report in {stdout:?}"));
-    serde_json::from_str(line).unwrap()
-}
 
 fn check(report: &Value, entity: &str, customer: &str, own_id: &str, from: &str) {
     let tools: Vec<&str> = report["tools"]
@@ -164,7 +80,13 @@ async fn python_and_typescript_clients_of_two_customers_see_only_their_own_data(
         check(&report(&out), "axe", "axe", &own, "python");
     }
 
-    let ts = ts_client();
+    let ts = ts_client(
+        Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/frame_server_clients/ts_client.mjs"
+        )),
+        "frame_ts_client.mjs",
+    );
     let bob_token = server.token("bob").await;
     let out = run(Command::new("node")
         .current_dir(&ts)
