@@ -18,7 +18,8 @@ use crate::passive::PassiveHealth;
 use crate::routing::Routes;
 use crate::signal::Trigger;
 
-/// Pooled HTTP/1.1 client of the data plane (request bodies stream straight through).
+/// Pooled HTTP/1.1 client of the data plane for HTTP/2 client connections (request bodies
+/// stream straight through); HTTP/1.1 client connections use [`crate::upstream::Paired`].
 pub(crate) type DataClient = Client<HttpConnector, Incoming>;
 /// Client of the readiness probes and the control CLI (small, fully built bodies).
 pub(crate) type ProbeClient = Client<HttpConnector, Full<Bytes>>;
@@ -53,6 +54,8 @@ pub(crate) struct ColorSlot {
     in_flight: AtomicUsize,
     streams: Mutex<Trigger>,
     open_streams: AtomicUsize,
+    /// Idle upstream connections parked beside their client connections.
+    parked: AtomicUsize,
 }
 
 impl ColorSlot {
@@ -61,6 +64,7 @@ impl ColorSlot {
             in_flight: AtomicUsize::new(0),
             streams: Mutex::new(Trigger::new()),
             open_streams: AtomicUsize::new(0),
+            parked: AtomicUsize::new(0),
         }
     }
 
@@ -162,6 +166,23 @@ impl ProxyState {
             color,
         };
         (before < self.config.max_in_flight).then_some(guard)
+    }
+
+    /// Counts one more parked upstream connection of `color` unless `pool_max_idle` are.
+    pub(crate) fn try_park(&self, color: Color) -> bool {
+        let parked = &self.slots[color.index()].parked;
+        parked
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.config.pool_max_idle).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Counts one parked upstream connection of `color` less.
+    pub(crate) fn unpark(&self, color: Color) {
+        self.slots[color.index()]
+            .parked
+            .fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Registers an SSE stream of `color`: its guard and the token that ends it.
