@@ -212,11 +212,6 @@ pub(crate) async fn handle(
         // The frame server sees the host the client asked for (as Caddy does by default).
         parts.headers.insert(header::HOST, host);
     }
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
     let backend = state.config.backend(color);
     let uri = if paired.is_some() {
         // The connection is to the backend already: origin-form, and a `Host` is required.
@@ -225,9 +220,19 @@ pub(crate) async fn handle(
         {
             parts.headers.insert(header::HOST, host);
         }
-        path_and_query.parse().map_err(http::Error::from)
+        if parts.uri.scheme().is_none() && parts.uri.authority().is_none() {
+            // Origin-form already (what HTTP/1.1 clients send): forwarded as it is.
+            Ok(std::mem::take(&mut parts.uri))
+        } else {
+            parts
+                .uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .parse()
+                .map_err(http::Error::from)
+        }
     } else {
-        backend.uri(&path_and_query)
+        backend.uri(parts.uri.path_and_query().map_or("/", |p| p.as_str()))
     };
     parts.uri = match uri {
         Ok(uri) => uri,
