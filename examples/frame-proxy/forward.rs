@@ -323,9 +323,7 @@ pub(crate) async fn handle(
 /// Feeds passive health and starts an automatic rollback when it is due.
 fn maybe_auto_rollback(state: &Arc<ProxyState>, color: Color, failed: bool) {
     if let Some((generation, reason)) = state.passive.record(color, failed) {
-        let state = Arc::clone(state);
-        tokio::spawn(async move {
-            crate::swap::auto_rollback(state, generation, reason).await;
-        });
+        let rollback = crate::swap::auto_rollback(Arc::clone(state), generation, reason);
+        state.control_runtime.spawn(rollback);
     }
 }

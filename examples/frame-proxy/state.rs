@@ -92,6 +92,9 @@ pub(crate) struct ProxyState {
     pub(crate) swap_lock: tokio::sync::Mutex<()>,
     /// Cancelled when the process shuts down.
     pub(crate) shutdown: Trigger,
+    /// The main runtime: control-plane work started from the data plane (an automatic
+    /// rollback) runs there, not on a data-plane thread.
+    pub(crate) control_runtime: tokio::runtime::Handle,
 }
 
 /// Decrements a color's in-flight count when dropped.
@@ -123,7 +126,7 @@ impl Drop for StreamGuard {
 }
 
 impl ProxyState {
-    /// Builds the clients and the initial routing state.
+    /// Builds the clients and the initial routing state. Called on the main runtime.
     pub(crate) fn new(config: Config, active: Color) -> Arc<Self> {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(config.connect_timeout));
@@ -154,6 +157,7 @@ impl ProxyState {
             swap_started: Mutex::new(None),
             swap_lock: tokio::sync::Mutex::new(()),
             shutdown: Trigger::new(),
+            control_runtime: tokio::runtime::Handle::current(),
         })
     }
 
@@ -204,8 +208,11 @@ impl ProxyState {
     pub(crate) fn end_streams(&self, color: Color) -> usize {
         let slot = &self.slots[color.index()];
         let old = std::mem::replace(&mut *slot.streams(), Trigger::new());
+        // Counted before firing: a stream on another data-plane thread may end (and stop
+        // counting) the moment the token fires.
+        let open = slot.open_streams.load(Ordering::Acquire);
         old.fire();
-        slot.open_streams.load(Ordering::Acquire)
+        open
     }
 
     /// Requests of `color` in flight (including open streams).
