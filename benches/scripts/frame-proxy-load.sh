@@ -57,13 +57,17 @@ fi
 
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+# Backends start inside $(...) subshells, so their pids go to a file, not to PIDS.
+cleanup() {
+  for p in "${PIDS[@]}" $(cat "$WORK/backend.pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 start_backend() { # color -> port
   FP_BACKEND_COLOR=$1 "$TEST_BIN" --exact backend_process --include-ignored --nocapture \
     > "$WORK/$1.out" 2>/dev/null &
-  PIDS+=($!)
+  echo $! >> "$WORK/backend.pids"
   for _ in $(seq 100); do
     grep -q BACKEND_PORT= "$WORK/$1.out" 2>/dev/null && break
     sleep 0.1

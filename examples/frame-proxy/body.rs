@@ -17,6 +17,7 @@ use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
 use crate::state::{InFlightGuard, StreamGuard};
+use crate::upstream::Lease;
 
 /// How long a stream cut waits for the event it is in the middle of to complete.
 const CUT_GRACE: Duration = Duration::from_secs(2);
@@ -70,18 +71,39 @@ pin_project! {
         inner: Incoming,
         guard: Option<InFlightGuard>,
         sse: Option<SseCut>,
+        // The paired upstream connection the body arrives through (HTTP/1.1 clients).
+        lease: Option<Lease>,
         done: bool,
     }
 }
 
 impl TrackedBody {
     /// Wraps `inner`; `sse` is set for `text/event-stream` responses.
-    pub(crate) fn new(inner: Incoming, guard: InFlightGuard, sse: Option<SseCut>) -> Self {
-        TrackedBody {
+    /// `lease` is the paired upstream connection `inner` arrives through, if any.
+    pub(crate) fn new(
+        inner: Incoming,
+        guard: InFlightGuard,
+        sse: Option<SseCut>,
+        lease: Option<Lease>,
+    ) -> Self {
+        let mut body = TrackedBody {
             inner,
             guard: Some(guard),
             sse,
+            lease,
             done: false,
+        };
+        body.note_end();
+        body
+    }
+
+    /// Marks the lease complete once the backend's body has ended (a body without content,
+    /// or one whose last frame was just read), so the connection is parked, not closed.
+    fn note_end(&mut self) {
+        if self.inner.is_end_stream()
+            && let Some(lease) = self.lease.as_mut()
+        {
+            lease.complete();
         }
     }
 }
@@ -94,7 +116,7 @@ impl Body for TrackedBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.project();
+        let mut this = self.project();
         if *this.done {
             return Poll::Ready(None);
         }
@@ -114,8 +136,21 @@ impl Body for TrackedBody {
                 return Poll::Ready(None);
             }
         }
-        match this.inner.poll_frame(cx) {
+        let mut polled = this.inner.as_mut().poll_frame(cx);
+        if polled.is_pending()
+            && let Some(lease) = this.lease.as_mut()
+        {
+            // The body arrives through the upstream connection this task drives.
+            lease.poll_conn(cx);
+            polled = this.inner.as_mut().poll_frame(cx);
+        }
+        match polled {
             Poll::Ready(Some(Ok(frame))) => {
+                if this.inner.is_end_stream()
+                    && let Some(lease) = this.lease.as_mut()
+                {
+                    lease.complete();
+                }
                 if let Some(sse) = this.sse.as_mut() {
                     if let Some(data) = frame.data_ref() {
                         sse.push(data);
@@ -134,7 +169,11 @@ impl Body for TrackedBody {
                 Poll::Ready(Some(Err(e)))
             }
             Poll::Ready(None) => {
+                if let Some(lease) = this.lease.as_mut() {
+                    lease.complete();
+                }
                 finish(this.done, this.guard, this.sse);
+                this.lease.take();
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,

@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 use crate::body::{SseCut, TrackedBody};
 use crate::color::Color;
 use crate::state::ProxyState;
+use crate::upstream::{Lease, Paired, UpstreamError};
 
 /// Body type of every response the proxy sends.
 pub(crate) type ProxyBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
@@ -114,12 +115,67 @@ fn log_path(req: &Request<Incoming>) -> &str {
     req.uri().path()
 }
 
-/// Handles one client request.
+/// Why the frame server gave no response.
+enum Failure {
+    /// From the pooled client (HTTP/2 client connections).
+    Pooled(hyper_util::client::legacy::Error),
+    /// From the client connection's own upstream connection (HTTP/1.1).
+    Paired(UpstreamError),
+}
+
+impl Failure {
+    fn is_connect(&self) -> bool {
+        match self {
+            Failure::Pooled(e) => e.is_connect(),
+            Failure::Paired(e) => e.is_connect(),
+        }
+    }
+
+    fn chain(&self) -> String {
+        match self {
+            Failure::Pooled(e) => crate::error_chain(e),
+            Failure::Paired(e) => crate::error_chain(e),
+        }
+    }
+}
+
+/// Sends `upstream` to `color`: over the client connection's own upstream connection for
+/// HTTP/1.1 clients, through the pooled client for HTTP/2 ones (`paired` is `None`).
+async fn send(
+    state: &ProxyState,
+    paired: Option<&Arc<Paired>>,
+    color: Color,
+    upstream: Request<Incoming>,
+) -> Result<(Response<Incoming>, Option<Lease>), Failure> {
+    match paired {
+        Some(paired) => {
+            let (response, conn) = paired
+                .send(color, upstream)
+                .await
+                .map_err(Failure::Paired)?;
+            Ok((response, Some(Lease::new(Arc::clone(paired), color, conn))))
+        }
+        None => {
+            let response = state
+                .data_client
+                .request(upstream)
+                .await
+                .map_err(Failure::Pooled)?;
+            Ok((response, None))
+        }
+    }
+}
+
+/// Handles one client request; `paired` holds the upstream connections of its client
+/// connection (used for HTTP/1.x requests).
 pub(crate) async fn handle(
     state: Arc<ProxyState>,
     peer: SocketAddr,
+    paired: Arc<Paired>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
+    // HTTP/2 requests multiplex on one client connection: they use the pooled client.
+    let paired = (req.version() != Version::HTTP_2).then_some(&paired);
     let started = Instant::now();
     let session = req
         .headers()
@@ -156,12 +212,29 @@ pub(crate) async fn handle(
         // The frame server sees the host the client asked for (as Caddy does by default).
         parts.headers.insert(header::HOST, host);
     }
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    parts.uri = match state.config.backend(color).uri(&path_and_query) {
+    let backend = state.config.backend(color);
+    let uri = if paired.is_some() {
+        // The connection is to the backend already: origin-form, and a `Host` is required.
+        if !parts.headers.contains_key(header::HOST)
+            && let Ok(host) = HeaderValue::from_str(backend.authority.as_str())
+        {
+            parts.headers.insert(header::HOST, host);
+        }
+        if parts.uri.scheme().is_none() && parts.uri.authority().is_none() {
+            // Origin-form already (what HTTP/1.1 clients send): forwarded as it is.
+            Ok(std::mem::take(&mut parts.uri))
+        } else {
+            parts
+                .uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .parse()
+                .map_err(http::Error::from)
+        }
+    } else {
+        backend.uri(parts.uri.path_and_query().map_or("/", |p| p.as_str()))
+    };
+    parts.uri = match uri {
         Ok(uri) => uri,
         Err(_) => {
             return Ok(text(
@@ -176,14 +249,14 @@ pub(crate) async fn handle(
 
     let result = tokio::time::timeout(
         state.config.response_timeout,
-        state.data_client.request(upstream),
+        send(&state, paired, color, upstream),
     )
     .await;
-    let mut response = match result {
-        Ok(Ok(response)) => response,
+    let (mut response, lease) = match result {
+        Ok(Ok(answer)) => answer,
         Ok(Err(error)) => {
             // The error names the backend address and the kind of failure, never a header.
-            tracing::warn!(%method, %path, %color, connect = error.is_connect(), error = %crate::error_chain(&error), "frame server did not answer");
+            tracing::warn!(%method, %path, %color, connect = error.is_connect(), error = %error.chain(), "frame server did not answer");
             maybe_auto_rollback(&state, color, true);
             return Ok(text(
                 StatusCode::BAD_GATEWAY,
@@ -241,7 +314,7 @@ pub(crate) async fn handle(
         "proxied"
     );
     Ok(response.map(|body| {
-        TrackedBody::new(body, guard, sse)
+        TrackedBody::new(body, guard, sse, lease)
             .map_err(Into::into)
             .boxed_unsync()
     }))
@@ -250,9 +323,7 @@ pub(crate) async fn handle(
 /// Feeds passive health and starts an automatic rollback when it is due.
 fn maybe_auto_rollback(state: &Arc<ProxyState>, color: Color, failed: bool) {
     if let Some((generation, reason)) = state.passive.record(color, failed) {
-        let state = Arc::clone(state);
-        tokio::spawn(async move {
-            crate::swap::auto_rollback(state, generation, reason).await;
-        });
+        let rollback = crate::swap::auto_rollback(Arc::clone(state), generation, reason);
+        state.control_runtime.spawn(rollback);
     }
 }

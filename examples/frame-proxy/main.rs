@@ -10,7 +10,7 @@
 //! cargo run --example frame-proxy -- rollback   # flip back while the old color is alive
 //! ```
 //!
-//! Data plane (`server`, `forward`, `body`) and control plane (`control`, `swap`, `probe`) share
+//! Data plane (`server`, `lanes`, `upstream`, `forward`, `body`) and control plane (`control`, `swap`, `probe`) share
 //! only [`state::ProxyState`]; the hot path reads the routing state with one `ArcSwap` load.
 
 mod affinity;
@@ -22,6 +22,7 @@ mod config;
 mod control;
 mod control_client;
 mod forward;
+mod lanes;
 mod passive;
 mod probe;
 mod routing;
@@ -30,6 +31,7 @@ mod signal;
 mod state;
 mod state_file;
 mod swap;
+mod upstream;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -55,7 +57,10 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The control plane and the accept loop; the data plane runs on threads of its own
+    // (`lanes`), so one worker is enough here.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
     {

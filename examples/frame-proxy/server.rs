@@ -1,31 +1,30 @@
 //! The data-plane listener: HTTP/1.1 and h2c (prior knowledge) on one port, each connection
-//! watched for graceful shutdown.
+//! watched for graceful shutdown and served on one of the data-plane threads ([`crate::lanes`])
+//! together with its own upstream connections ([`crate::upstream`]).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::forward;
+use crate::lanes::Lanes;
 use crate::state::ProxyState;
+use crate::upstream::Paired;
 
-/// Accepts connections until `state.shutdown` is cancelled; returns the watcher of the open
-/// connections so `main` can wait for them with a deadline.
+/// Accepts connections until `state.shutdown` is cancelled and hands them to the data-plane
+/// threads in turn; returns the watcher of the open connections so `main` can wait for them
+/// with a deadline.
 pub(crate) async fn serve(listener: TcpListener, state: Arc<ProxyState>) -> GracefulShutdown {
     let graceful = GracefulShutdown::new();
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(state.config.header_read_timeout);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Duration::from_secs(20));
+    let lanes = Lanes::start(&state);
+    // Serves here only when no data-plane thread could be started.
+    let builder = connection_builder(&state);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -40,16 +39,53 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<ProxyState>) -> Grac
             () = state.shutdown.fired() => return graceful,
         };
         let _ = stream.set_nodelay(true);
-        let state = Arc::clone(&state);
-        let service = service_fn(move |req| forward::handle(Arc::clone(&state), peer, req));
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "client connection ended with an error");
-            }
-        });
+        if let Some((stream, peer, watcher)) = lanes.hand(stream, peer, graceful.watcher()) {
+            serve_connection(&builder, &state, stream, peer, watcher);
+        }
     }
+}
+
+/// The connection settings: request-header timeout for HTTP/1.1, keep-alive pings for h2c.
+pub(crate) fn connection_builder(state: &ProxyState) -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.config.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(20));
+    builder
+}
+
+/// Serves one client connection in a task of the current runtime, beside its upstream
+/// connections (driven from the same task).
+pub(crate) fn serve_connection(
+    builder: &Builder<TokioExecutor>,
+    state: &Arc<ProxyState>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    watcher: Watcher,
+) {
+    let paired = Paired::new(Arc::clone(state));
+    let service = {
+        let (state, paired) = (Arc::clone(state), Arc::clone(&paired));
+        service_fn(move |req| forward::handle(Arc::clone(&state), peer, Arc::clone(&paired), req))
+    };
+    let connection = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .into_owned();
+    let connection = watcher.watch(connection);
+    tokio::spawn(async move {
+        tokio::select! {
+            biased;
+            ended = connection => {
+                if let Err(e) = ended {
+                    tracing::debug!(error = %e, "client connection ended with an error");
+                }
+            }
+            () = paired.reap() => {}
+        }
+    });
 }

@@ -18,7 +18,8 @@ use crate::passive::PassiveHealth;
 use crate::routing::Routes;
 use crate::signal::Trigger;
 
-/// Pooled HTTP/1.1 client of the data plane (request bodies stream straight through).
+/// Pooled HTTP/1.1 client of the data plane for HTTP/2 client connections (request bodies
+/// stream straight through); HTTP/1.1 client connections use [`crate::upstream::Paired`].
 pub(crate) type DataClient = Client<HttpConnector, Incoming>;
 /// Client of the readiness probes and the control CLI (small, fully built bodies).
 pub(crate) type ProbeClient = Client<HttpConnector, Full<Bytes>>;
@@ -53,6 +54,8 @@ pub(crate) struct ColorSlot {
     in_flight: AtomicUsize,
     streams: Mutex<Trigger>,
     open_streams: AtomicUsize,
+    /// Idle upstream connections parked beside their client connections.
+    parked: AtomicUsize,
 }
 
 impl ColorSlot {
@@ -61,6 +64,7 @@ impl ColorSlot {
             in_flight: AtomicUsize::new(0),
             streams: Mutex::new(Trigger::new()),
             open_streams: AtomicUsize::new(0),
+            parked: AtomicUsize::new(0),
         }
     }
 
@@ -88,6 +92,9 @@ pub(crate) struct ProxyState {
     pub(crate) swap_lock: tokio::sync::Mutex<()>,
     /// Cancelled when the process shuts down.
     pub(crate) shutdown: Trigger,
+    /// The main runtime: control-plane work started from the data plane (an automatic
+    /// rollback) runs there, not on a data-plane thread.
+    pub(crate) control_runtime: tokio::runtime::Handle,
 }
 
 /// Decrements a color's in-flight count when dropped.
@@ -119,7 +126,7 @@ impl Drop for StreamGuard {
 }
 
 impl ProxyState {
-    /// Builds the clients and the initial routing state.
+    /// Builds the clients and the initial routing state. Called on the main runtime.
     pub(crate) fn new(config: Config, active: Color) -> Arc<Self> {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(config.connect_timeout));
@@ -150,6 +157,7 @@ impl ProxyState {
             swap_started: Mutex::new(None),
             swap_lock: tokio::sync::Mutex::new(()),
             shutdown: Trigger::new(),
+            control_runtime: tokio::runtime::Handle::current(),
         })
     }
 
@@ -162,6 +170,23 @@ impl ProxyState {
             color,
         };
         (before < self.config.max_in_flight).then_some(guard)
+    }
+
+    /// Counts one more parked upstream connection of `color` unless `pool_max_idle` are.
+    pub(crate) fn try_park(&self, color: Color) -> bool {
+        let parked = &self.slots[color.index()].parked;
+        parked
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.config.pool_max_idle).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Counts one parked upstream connection of `color` less.
+    pub(crate) fn unpark(&self, color: Color) {
+        self.slots[color.index()]
+            .parked
+            .fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Registers an SSE stream of `color`: its guard and the token that ends it.
@@ -183,8 +208,11 @@ impl ProxyState {
     pub(crate) fn end_streams(&self, color: Color) -> usize {
         let slot = &self.slots[color.index()];
         let old = std::mem::replace(&mut *slot.streams(), Trigger::new());
+        // Counted before firing: a stream on another data-plane thread may end (and stop
+        // counting) the moment the token fires.
+        let open = slot.open_streams.load(Ordering::Acquire);
         old.fire();
-        slot.open_streams.load(Ordering::Acquire)
+        open
     }
 
     /// Requests of `color` in flight (including open streams).

@@ -783,6 +783,63 @@ max_in_flight: 64
     assert_eq!(post(3).await.unwrap().0, StatusCode::OK);
 }
 
+/// An HTTP/1.1 client connection keeps one upstream connection for its requests (one client
+/// connection, one backend connection; two client connections, two), and `pool_max_idle: 0`
+/// keeps none: every request then opens its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_client_connection_keeps_its_own_upstream_connection_within_the_bound() {
+    for (max_idle, expected_per_client) in [(64usize, 1usize), (0, 5)] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = support::raw::IdleClosingServer::start(Duration::from_secs(30), None).await;
+        let config = dir.path().join("proxy.yaml");
+        std::fs::write(&config, format!("pool_max_idle: {max_idle}\n")).unwrap();
+        let proxy = Proxy::start_urls(
+            dir.path(),
+            &format!("http://127.0.0.1:{}", server.port),
+            "http://127.0.0.1:9",
+            &["--config", config.to_str().unwrap()],
+            &[],
+        );
+        // Two client connections (exactly two: hyper's single-connection client), five
+        // requests each, one after the other.
+        for i in 0..2 {
+            let tcp = tokio::net::TcpStream::connect(proxy.listen.as_str())
+                .await
+                .unwrap();
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                    .await
+                    .unwrap();
+            let driver = tokio::spawn(connection);
+            for n in 0..5 {
+                let body = Bytes::from(format!("{i}-{n}"));
+                let request = http::Request::post("/frame/mcp")
+                    .header(http::header::HOST, proxy.listen.as_str())
+                    .body(http_body_util::Full::new(body.clone()))
+                    .unwrap();
+                sender.ready().await.unwrap();
+                let response = sender.send_request(request).await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                assert_eq!(color_of(response.headers()), "blue");
+                let answer = http_body_util::BodyExt::collect(response.into_body())
+                    .await
+                    .unwrap()
+                    .to_bytes();
+                let json: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+                assert_eq!(json["bytes"], body.len());
+            }
+            drop(sender);
+            driver.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            server.connections.load(Ordering::SeqCst),
+            2 * expected_per_client,
+            "backend connections with pool_max_idle {max_idle}"
+        );
+        assert_eq!(server.requests.load(Ordering::SeqCst), 10);
+    }
+}
+
 /// The control API refuses browsers, unknown paths and wrong methods.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_api_refuses_what_it_does_not_serve() {
