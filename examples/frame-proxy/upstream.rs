@@ -71,19 +71,7 @@ pub(crate) struct Upstream {
 impl Upstream {
     /// Drives the connection's I/O; false once the connection has ended.
     pub(crate) fn poll_conn(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(conn) = self.conn.as_mut() else {
-            return false;
-        };
-        match Pin::new(conn).poll(cx) {
-            Poll::Pending => true,
-            Poll::Ready(result) => {
-                if let Err(e) = result {
-                    tracing::debug!(error = %crate::error_chain(&e), "upstream connection ended");
-                }
-                self.conn = None;
-                false
-            }
-        }
+        drive(&mut self.conn, cx)
     }
 
     /// Sends `req` and drives the connection until the response head arrives.
@@ -96,17 +84,27 @@ impl Upstream {
         poll_fn(|cx| {
             // The connection first: it writes the request and reads the head the response
             // future then finds, all in this one poll.
-            if let Some(c) = conn.as_mut()
-                && let Poll::Ready(result) = Pin::new(c).poll(cx)
-            {
-                if let Err(e) = result {
-                    tracing::debug!(error = %crate::error_chain(&e), "upstream connection ended");
-                }
-                *conn = None;
-            }
+            drive(conn, cx);
             response.as_mut().poll(cx)
         })
         .await
+    }
+}
+
+/// Polls `conn` once; when it has ended, logs why and clears it. False once it has ended.
+fn drive(conn: &mut Option<Connection<Io, Incoming>>, cx: &mut Context<'_>) -> bool {
+    let Some(c) = conn.as_mut() else {
+        return false;
+    };
+    match Pin::new(c).poll(cx) {
+        Poll::Pending => true,
+        Poll::Ready(result) => {
+            if let Err(e) = result {
+                tracing::debug!(error = %crate::error_chain(&e), "upstream connection ended");
+            }
+            *conn = None;
+            false
+        }
     }
 }
 

@@ -102,18 +102,17 @@ async fn python_and_typescript_clients_of_two_customers_see_only_their_own_data(
 
     // In the database each record is in its own entity's schema only.
     let mut db = server.admin_db().connect().await.unwrap();
-    let axe: String = sqlx::query_scalar(
-        "SELECT coalesce(string_agg(id, ',' ORDER BY id), '') FROM ent_axe.records",
-    )
-    .fetch_one(&mut db)
-    .await
-    .unwrap();
+    let axe = record_ids(&mut db, "ent_axe").await;
     assert_eq!(axe, "alice-secret,py-auto,py-legacy");
-    let realchoice: String = sqlx::query_scalar(
-        "SELECT coalesce(string_agg(id, ',' ORDER BY id), '') FROM ent_realchoice.records",
-    )
-    .fetch_one(&mut db)
-    .await
-    .unwrap();
+    let realchoice = record_ids(&mut db, "ent_realchoice").await;
     assert_eq!(realchoice, "bob-secret,ts-1");
+}
+
+/// The record ids in `schema` (a fixed name of this test), sorted, comma-separated.
+async fn record_ids(db: &mut sqlx::PgConnection, schema: &str) -> String {
+    let sql = format!("SELECT coalesce(string_agg(id, ',' ORDER BY id), '') FROM {schema}.records");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(db)
+        .await
+        .unwrap()
 }
