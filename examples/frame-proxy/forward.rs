@@ -2,12 +2,11 @@
 //! as it streams out.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
@@ -15,28 +14,12 @@ use hyper::body::Incoming;
 
 use crate::body::{SseCut, TrackedBody};
 use crate::color::Color;
+use crate::headers::{COLOR, SESSION, forwarded_headers, strip_hop_by_hop};
 use crate::state::ProxyState;
 use crate::upstream::{Lease, Paired, UpstreamError};
 
 /// Body type of every response the proxy sends.
 pub(crate) type ProxyBody = UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
-
-/// Response header naming the color that served the request.
-pub(crate) const COLOR_HEADER: &str = "x-frame-color";
-/// The MCP session header.
-const SESSION_HEADER: &str = "mcp-session-id";
-
-/// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-];
 
 /// A small plain-text response made by the proxy itself.
 pub(crate) fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<ProxyBody> {
@@ -51,68 +34,6 @@ pub(crate) fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Proxy
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
-}
-
-/// Removes hop-by-hop headers, including those the `Connection` header names, and `Upgrade`
-/// (the proxy does not tunnel protocol upgrades; MCP does not use them).
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    headers.remove(header::UPGRADE);
-}
-
-/// Sets `X-Forwarded-For/Proto/Host` (appending to or replacing the client's, per
-/// `trust_forwarded`).
-fn forwarded_headers(
-    headers: &mut HeaderMap,
-    peer: SocketAddr,
-    host: Option<HeaderValue>,
-    trust: bool,
-) {
-    let peer_ip = peer.ip().to_string();
-    let xff = HeaderName::from_static("x-forwarded-for");
-    let proto = HeaderName::from_static("x-forwarded-proto");
-    let fwd_host = HeaderName::from_static("x-forwarded-host");
-    let previous = headers
-        .get(&xff)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let value = match (trust, previous) {
-        (true, Some(prev)) if !prev.trim().is_empty() => format!("{prev}, {peer_ip}"),
-        _ => peer_ip,
-    };
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        headers.insert(xff, value);
-    }
-    if !trust || !headers.contains_key(&proto) {
-        headers.insert(proto, HeaderValue::from_static("http"));
-    }
-    if !trust || !headers.contains_key(&fwd_host) {
-        match host {
-            Some(host) => {
-                headers.insert(fwd_host, host);
-            }
-            None => {
-                headers.remove(fwd_host);
-            }
-        }
-    }
-}
-
-/// Path without the query, for logs (a query string may carry a token).
-fn log_path(req: &Request<Incoming>) -> &str {
-    req.uri().path()
 }
 
 /// Why the frame server gave no response.
@@ -166,11 +87,12 @@ async fn send(
     }
 }
 
-/// Handles one client request; `paired` holds the upstream connections of its client
-/// connection (used for HTTP/1.x requests).
+/// Handles one client request; `peer_ip` is its client connection's
+/// [`crate::headers::peer_ip`], `paired` holds
+/// that connection's upstream connections (used for HTTP/1.x requests).
 pub(crate) async fn handle(
-    state: Arc<ProxyState>,
-    peer: SocketAddr,
+    state: &'static Arc<ProxyState>,
+    peer_ip: HeaderValue,
     paired: Arc<Paired>,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
@@ -179,12 +101,14 @@ pub(crate) async fn handle(
     let started = Instant::now();
     let session = req
         .headers()
-        .get(SESSION_HEADER)
+        .get(&SESSION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let color = state.routes.pick(session.as_deref());
     let method = req.method().clone();
-    let path = log_path(&req).to_owned();
+    // For logs: the path only (a query string may carry a token).
+    let target = req.uri().path_and_query().cloned();
+    let path = target.as_ref().map_or("/", |p| p.path());
     let Some(guard) = state.enter(color) else {
         tracing::warn!(%method, %path, %color, "over max_in_flight; refused");
         return Ok(text(
@@ -204,7 +128,7 @@ pub(crate) async fn handle(
     strip_hop_by_hop(&mut parts.headers);
     forwarded_headers(
         &mut parts.headers,
-        peer,
+        peer_ip,
         host.clone(),
         state.config.trust_forwarded,
     );
@@ -249,7 +173,7 @@ pub(crate) async fn handle(
 
     let result = tokio::time::timeout(
         state.config.response_timeout,
-        send(&state, paired, color, upstream),
+        send(state, paired, color, upstream),
     )
     .await;
     let (mut response, lease) = match result {
@@ -257,7 +181,7 @@ pub(crate) async fn handle(
         Ok(Err(error)) => {
             // The error names the backend address and the kind of failure, never a header.
             tracing::warn!(%method, %path, %color, connect = error.is_connect(), error = %error.chain(), "frame server did not answer");
-            maybe_auto_rollback(&state, color, true);
+            maybe_auto_rollback(state, color, true);
             return Ok(text(
                 StatusCode::BAD_GATEWAY,
                 format!("frame-proxy: the {color} frame server did not answer\n"),
@@ -265,7 +189,7 @@ pub(crate) async fn handle(
         }
         Err(_) => {
             tracing::warn!(%method, %path, %color, "frame server response timed out");
-            maybe_auto_rollback(&state, color, true);
+            maybe_auto_rollback(state, color, true);
             return Ok(text(
                 StatusCode::GATEWAY_TIMEOUT,
                 format!("frame-proxy: the {color} frame server did not answer in time\n"),
@@ -276,7 +200,7 @@ pub(crate) async fn handle(
     let status = response.status();
     if let Some(id) = response
         .headers()
-        .get(SESSION_HEADER)
+        .get(&SESSION)
         .and_then(|v| v.to_str().ok())
     {
         state.routes.affinity().learn(id, color);
@@ -288,13 +212,12 @@ pub(crate) async fn handle(
         state.routes.affinity().forget(session);
     }
     state.note_response(color);
-    maybe_auto_rollback(&state, color, status.is_server_error());
+    maybe_auto_rollback(state, color, status.is_server_error());
 
     strip_hop_by_hop(response.headers_mut());
-    response.headers_mut().insert(
-        HeaderName::from_static(COLOR_HEADER),
-        HeaderValue::from_static(color.as_str()),
-    );
+    response
+        .headers_mut()
+        .insert(COLOR.clone(), HeaderValue::from_static(color.as_str()));
     let is_sse = response
         .headers()
         .get(header::CONTENT_TYPE)

@@ -30,7 +30,7 @@ pub(crate) struct Lanes {
 impl Lanes {
     /// Starts one thread per available core (at least one). A thread that cannot be started
     /// is logged and left out; with none, [`Lanes::hand`] gives every connection back.
-    pub(crate) fn start(state: &Arc<ProxyState>) -> Self {
+    pub(crate) fn start(state: &'static Arc<ProxyState>) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut lanes = Vec::with_capacity(cores);
         for index in 0..cores {
@@ -86,22 +86,21 @@ impl Lanes {
 /// (graceful shutdown waits for them).
 fn start_lane(
     index: usize,
-    state: &Arc<ProxyState>,
+    state: &'static Arc<ProxyState>,
 ) -> std::io::Result<mpsc::UnboundedSender<Handed>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Handed>();
-    let state = Arc::clone(state);
     std::thread::Builder::new()
         .name(format!("frame-proxy-data-{index}"))
         .spawn(move || {
             runtime.block_on(async move {
-                let builder = server::connection_builder(&state);
+                let builder = server::connection_builder(state);
                 while let Some((stream, peer, watcher)) = rx.recv().await {
                     match TcpStream::from_std(stream) {
                         Ok(stream) => {
-                            server::serve_connection(&builder, &state, stream, peer, watcher);
+                            server::serve_connection(&builder, state, stream, peer, watcher);
                         }
                         Err(e) => tracing::warn!(error = %e, "cannot take over a connection"),
                     }

@@ -22,6 +22,7 @@ mod config;
 mod control;
 mod control_client;
 mod forward;
+mod headers;
 mod lanes;
 mod passive;
 mod probe;

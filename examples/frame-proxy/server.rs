@@ -13,6 +13,7 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::forward;
+use crate::headers;
 use crate::lanes::Lanes;
 use crate::state::ProxyState;
 use crate::upstream::Paired;
@@ -21,10 +22,11 @@ use crate::upstream::Paired;
 /// threads in turn; returns the watcher of the open connections so `main` can wait for them
 /// with a deadline.
 pub(crate) async fn serve(listener: TcpListener, state: Arc<ProxyState>) -> GracefulShutdown {
+    let state = ProxyState::for_data_plane(&state);
     let graceful = GracefulShutdown::new();
-    let lanes = Lanes::start(&state);
+    let lanes = Lanes::start(state);
     // Serves here only when no data-plane thread could be started.
-    let builder = connection_builder(&state);
+    let builder = connection_builder(state);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -40,7 +42,7 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<ProxyState>) -> Grac
         };
         let _ = stream.set_nodelay(true);
         if let Some((stream, peer, watcher)) = lanes.hand(stream, peer, graceful.watcher()) {
-            serve_connection(&builder, &state, stream, peer, watcher);
+            serve_connection(&builder, state, stream, peer, watcher);
         }
     }
 }
@@ -63,15 +65,17 @@ pub(crate) fn connection_builder(state: &ProxyState) -> Builder<TokioExecutor> {
 /// connections (driven from the same task).
 pub(crate) fn serve_connection(
     builder: &Builder<TokioExecutor>,
-    state: &Arc<ProxyState>,
+    state: &'static Arc<ProxyState>,
     stream: TcpStream,
     peer: SocketAddr,
     watcher: Watcher,
 ) {
-    let paired = Paired::new(Arc::clone(state));
+    let paired = Paired::new(state);
     let service = {
-        let (state, paired) = (Arc::clone(state), Arc::clone(&paired));
-        service_fn(move |req| forward::handle(Arc::clone(&state), peer, Arc::clone(&paired), req))
+        let paired = Arc::clone(&paired);
+        // The peer's address as a header value, made once per connection.
+        let peer_ip = headers::peer_ip(peer);
+        service_fn(move |req| forward::handle(state, peer_ip.clone(), Arc::clone(&paired), req))
     };
     let connection = builder
         .serve_connection(TokioIo::new(stream), service)

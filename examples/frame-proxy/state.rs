@@ -99,7 +99,7 @@ pub(crate) struct ProxyState {
 
 /// Decrements a color's in-flight count when dropped.
 pub(crate) struct InFlightGuard {
-    state: Arc<ProxyState>,
+    state: &'static ProxyState,
     color: Color,
 }
 
@@ -113,7 +113,7 @@ impl Drop for InFlightGuard {
 
 /// Counts one open SSE stream of a color while alive.
 pub(crate) struct StreamGuard {
-    state: Arc<ProxyState>,
+    state: &'static ProxyState,
     color: Color,
 }
 
@@ -161,14 +161,22 @@ impl ProxyState {
         })
     }
 
+    /// Lends `state` to the data plane for the rest of the process (called once, by
+    /// [`crate::server::serve`]).
+    ///
+    /// The data plane holds this `'static` borrow instead of cloning the `Arc`: every clone
+    /// and drop is an atomic update of one shared counter, and with a request touching it
+    /// several times from every data-plane thread, that cache line would bounce between the
+    /// cores on each request. The state lives until the process exits anyway.
+    pub(crate) fn for_data_plane(state: &Arc<Self>) -> &'static Arc<Self> {
+        Box::leak(Box::new(Arc::clone(state)))
+    }
+
     /// Counts a request to `color` unless `max_in_flight` is reached.
-    pub(crate) fn enter(self: &Arc<Self>, color: Color) -> Option<InFlightGuard> {
+    pub(crate) fn enter(&'static self, color: Color) -> Option<InFlightGuard> {
         let slot = &self.slots[color.index()];
         let before = slot.in_flight.fetch_add(1, Ordering::AcqRel);
-        let guard = InFlightGuard {
-            state: Arc::clone(self),
-            color,
-        };
+        let guard = InFlightGuard { state: self, color };
         (before < self.config.max_in_flight).then_some(guard)
     }
 
@@ -190,17 +198,11 @@ impl ProxyState {
     }
 
     /// Registers an SSE stream of `color`: its guard and the token that ends it.
-    pub(crate) fn open_stream(self: &Arc<Self>, color: Color) -> (StreamGuard, Trigger) {
+    pub(crate) fn open_stream(&'static self, color: Color) -> (StreamGuard, Trigger) {
         let slot = &self.slots[color.index()];
         slot.open_streams.fetch_add(1, Ordering::AcqRel);
         let token = slot.streams().clone();
-        (
-            StreamGuard {
-                state: Arc::clone(self),
-                color,
-            },
-            token,
-        )
+        (StreamGuard { state: self, color }, token)
     }
 
     /// Ends every open SSE stream of `color` (at their next event boundary); returns how many

@@ -64,8 +64,9 @@ impl UpstreamError {
 /// that does the I/O (polled only by the task of the client connection that owns it).
 pub(crate) struct Upstream {
     sender: SendRequest<Incoming>,
-    /// `None` once the connection has ended.
-    conn: Option<Connection<Io, Incoming>>,
+    /// `None` once the connection has ended. Boxed (once per connection): the connection state
+    /// is over a kilobyte, and an `Upstream` moves several times per request.
+    conn: Option<Pin<Box<Connection<Io, Incoming>>>>,
 }
 
 impl Upstream {
@@ -92,11 +93,11 @@ impl Upstream {
 }
 
 /// Polls `conn` once; when it has ended, logs why and clears it. False once it has ended.
-fn drive(conn: &mut Option<Connection<Io, Incoming>>, cx: &mut Context<'_>) -> bool {
+fn drive(conn: &mut Option<Pin<Box<Connection<Io, Incoming>>>>, cx: &mut Context<'_>) -> bool {
     let Some(c) = conn.as_mut() else {
         return false;
     };
-    match Pin::new(c).poll(cx) {
+    match c.as_mut().poll(cx) {
         Poll::Pending => true,
         Poll::Ready(result) => {
             if let Err(e) = result {
@@ -116,7 +117,7 @@ struct Parked {
 
 /// The upstream connections of one client connection.
 pub(crate) struct Paired {
-    state: Arc<ProxyState>,
+    state: &'static ProxyState,
     parked: Mutex<[Option<Parked>; 2]>,
     /// Wakes [`Paired::reap`] when a connection is parked.
     parked_one: Notify,
@@ -124,7 +125,7 @@ pub(crate) struct Paired {
 
 impl Paired {
     /// No upstream connection yet; they are opened when a request needs one.
-    pub(crate) fn new(state: Arc<ProxyState>) -> Arc<Self> {
+    pub(crate) fn new(state: &'static ProxyState) -> Arc<Self> {
         Arc::new(Paired {
             state,
             parked: Mutex::new([None, None]),
@@ -149,7 +150,7 @@ impl Paired {
         let (mut upstream, mut reused) =
             match poll_fn(|cx| Poll::Ready(self.checkout(color, cx))).await {
                 Some(upstream) => (upstream, true),
-                None => (self.connect(color).await?, false),
+                None => (Box::pin(self.connect(color)).await?, false),
             };
         loop {
             match upstream.send(req).await {
@@ -159,7 +160,7 @@ impl Paired {
                         tracing::debug!(%color, "parked upstream connection was closed; reconnecting");
                         req = unsent;
                         reused = false;
-                        upstream = self.connect(color).await?;
+                        upstream = Box::pin(self.connect(color)).await?;
                     }
                     _ => {
                         return Err(UpstreamError::Request {
@@ -212,7 +213,7 @@ impl Paired {
             })?;
         Ok(Upstream {
             sender,
-            conn: Some(conn),
+            conn: Some(Box::pin(conn)),
         })
     }
 

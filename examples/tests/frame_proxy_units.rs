@@ -1,5 +1,5 @@
 //! The frame-proxy example's unit tests (config and backend URLs, session affinity, reading a
-//! challenge).
+//! challenge, the headers it adds and removes).
 //!
 //! They live beside the code in `#[cfg(test)]` modules; this target compiles those
 //! self-contained modules on their own so `cargo test` runs them. (Marking the example
@@ -17,3 +17,5 @@ mod cli;
 mod color;
 #[path = "../frame-proxy/config.rs"]
 mod config;
+#[path = "../frame-proxy/headers.rs"]
+mod headers;
