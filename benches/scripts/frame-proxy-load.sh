@@ -3,11 +3,14 @@
 # of examples/tests/frame_proxy.rs) reached directly, through frame-proxy (release build) and
 # through HAProxy configured the same way (HTTP/1.1 keep-alive to the backend, pooled idle
 # connections, X-Forwarded-For/Proto/Host, a response header naming the color, the same
-# timeouts). Two kinds of run per target, DURATION seconds each, loopback only:
-#   * fixed rate: oha -q RATE (default 2,000 req/s) with latency correction -> p50 / p99, and
-#     the deltas against direct (goal: frame-proxy delta p99 <= 1 ms);
-#   * max throughput: wrk with MAX_CONNS connections (default "4 32") -> req/s (goal: not below
-#     HAProxy).
+# timeouts). Two kinds of run per target, loopback only:
+#   * fixed rate, DURATION seconds per target: oha -q RATE (default 2,000 req/s) with latency
+#     correction -> p50 / p99, and the deltas against direct (goal: frame-proxy delta p99 <= 1 ms);
+#   * max throughput: wrk with MAX_CONNS connections (default "4 32"), ROUNDS rounds (default
+#     5) of ROUND_SECS seconds (default DURATION) per target, the targets in a new order each
+#     round -> median req/s, the median of the per-round ratios frame-proxy / HAProxy (goal: not
+#     below 1), and each proxy's CPU time per request (user + system, from /proc; the figure
+#     that does not depend on how the cores were shared in that second).
 # Everything (load generator, proxies, backend) shares this machine's cores: compare within
 # one run only, and run it more than once.
 #
@@ -24,6 +27,8 @@ DURATION=${DURATION:-10}
 RATE=${RATE:-2000}
 RATE_CONNS=${RATE_CONNS:-16}
 MAX_CONNS=${MAX_CONNS:-"4 32"}
+ROUNDS=${ROUNDS:-5}
+ROUND_SECS=${ROUND_SECS:-$DURATION}
 REQ_PATH=/readyz
 PROXY_BIN=$TARGET/release/examples/frame-proxy
 TEST_BIN=$(ls -t "$TARGET"/debug/deps/frame_proxy-* 2>/dev/null | grep -v '\.d$' | head -1 || true)
@@ -82,6 +87,7 @@ FRAME_PROXY_LOG=warn "$PROXY_BIN" run --listen 127.0.0.1:0 --control 127.0.0.1:0
   --blue "http://127.0.0.1:$BLUE" --green "http://127.0.0.1:$GREEN" \
   --state-file "$WORK/state.json" > "$WORK/proxy.out" 2>"$WORK/proxy.err" &
 PIDS+=($!)
+PROXY_PID=$!
 for _ in $(seq 100); do grep -qs listening "$WORK/proxy.out" && break; sleep 0.1; done
 PROXY=$(awk '{print $4}' "$WORK/proxy.out")
 
@@ -112,6 +118,7 @@ backend be
 CFG
 haproxy -f "$WORK/haproxy.cfg" -db > "$WORK/haproxy.log" 2>&1 &
 PIDS+=($!)
+declare -A PID=([frame-proxy]=$PROXY_PID [haproxy]=$!)
 sleep 0.5
 
 declare -A URL=(
@@ -125,7 +132,7 @@ for t in "${TARGETS[@]}"; do
   [ "$code" = 200 ] || { echo "$t answered $code on ${URL[$t]}" >&2; exit 1; }
 done
 
-declare -A P50 P99 RPS ERR MAX
+declare -A P50 P99 RPS ERR
 to_ms() { # wrk/wrk2 latency such as 812.00us, 1.23ms, 1.02s -> milliseconds
   awk -v v="$1" 'BEGIN {
     n = v + 0
@@ -153,13 +160,31 @@ fixed_run() { # target
   echo "  $t: p50 ${P50[$t]} ms, p99 ${P99[$t]} ms, ${RPS[$t]} req/s, errors ${ERR[$t]}"
 }
 
-max_run() { # target conns
-  local t=$1 c=$2 out=$WORK/max-$1-$2.txt
-  wrk -t2 -c"$c" -d"${DURATION}s" --latency "${URL[$t]}" > "$out"
-  MAX[$t,$c]=$(awk '/^Requests\/sec/ {printf "%d", $2}' "$out")
-  local errs
+cpu_ticks() { # pid -> user + system clock ticks so far
+  awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+declare -A RUNS TICKS REQS
+max_run() { # target conns round
+  local t=$1 c=$2 r=$3 out=$WORK/max-$1-$2-$3.txt before=0
+  [ -n "${PID[$t]:-}" ] && before=$(cpu_ticks "${PID[$t]}")
+  wrk -t2 -c"$c" -d"${ROUND_SECS}s" --latency "${URL[$t]}" > "$out"
+  if [ -n "${PID[$t]:-}" ]; then
+    TICKS[$t,$c]=$(( ${TICKS[$t,$c]:-0} + $(cpu_ticks "${PID[$t]}") - before ))
+  fi
+  REQS[$t,$c]=$(( ${REQS[$t,$c]:-0} + $(awk '/requests in/ {print $1}' "$out") ))
+  local rps errs
+  rps=$(awk '/^Requests\/sec/ {printf "%d", $2}' "$out")
+  RUNS[$t,$c]="${RUNS[$t,$c]:-} $rps"
   errs=$(awk '/Non-2xx or 3xx responses/ {n += $NF} /Socket errors/ {n += 1} END {print n + 0}' "$out")
-  echo "  $t -c$c: ${MAX[$t,$c]} req/s (p50 $(awk '$1 == "50%" {print $2}' "$out"), p99 $(awk '$1 == "99%" {print $2}' "$out"), error lines $errs)"
+  echo "  round $r $t -c$c: $rps req/s (p50 $(awk '$1 == "50%" {print $2}' "$out"), p99 $(awk '$1 == "99%" {print $2}' "$out"), error lines $errs)"
+}
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {
+  if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+us_per_request() { # target conns
+  [ -n "${PID[$1]:-}" ] || { echo "-"; return; }
+  awk -v t="${TICKS[$1,$2]:-0}" -v n="${REQS[$1,$2]:-0}" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "-" }'
 }
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u '+%F %H:%M UTC')"
@@ -173,21 +198,30 @@ if [ "$FIXED" != none ]; then
   echo "fixed rate: $RATE req/s, $RATE_CONNS connections ($FIXED)"
   for t in "${TARGETS[@]}"; do fixed_run "$t"; done
 fi
-echo "max throughput (wrk -t2)"
+echo "max throughput (wrk -t2, $ROUNDS rounds of ${ROUND_SECS}s per target, order rotated)"
+declare -A MAX RATIO
 for c in $MAX_CONNS; do
-  for t in "${TARGETS[@]}"; do max_run "$t" "$c"; done
+  for r in $(seq "$ROUNDS"); do
+    for i in 0 1 2; do max_run "${TARGETS[$(( (r + i) % 3 ))]}" "$c" "$r"; done
+  done
+  for t in "${TARGETS[@]}"; do MAX[$t,$c]=$(echo "${RUNS[$t,$c]}" | median | awk '{printf "%d", $1}'); done
+  for t in "${TARGETS[@]}"; do
+    # The ratio of each round's pair, then the median: rounds share the machine's mood.
+    RATIO[$t,$c]=$(paste -d' ' <(echo "${RUNS[$t,$c]}" | tr ' ' '\n' | grep .) \
+        <(echo "${RUNS[haproxy,$c]}" | tr ' ' '\n' | grep .) |
+      awk '{printf "%s ", ($2 > 0 ? $1 / $2 : 0)}' | median)
+  done
 done
 
 # Summary.
 delta() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; printf "%s%.3f", (d >= 0 ? "+" : ""), d }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo
-echo "summary ($(date -u '+%F %H:%M UTC'), DURATION=${DURATION}s)"
+echo "summary ($(date -u '+%F %H:%M UTC'), fixed rate ${DURATION}s, max throughput $ROUNDS x ${ROUND_SECS}s)"
 header="| target | p50 ms @$RATE | p99 ms @$RATE | Δp50 ms | Δp99 ms | achieved req/s | errors |"
 rule="| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for c in $MAX_CONNS; do
-  header="$header max req/s -c$c | vs HAProxy -c$c |"
-  rule="$rule ---: | ---: |"
+  header="$header max req/s -c$c | vs HAProxy -c$c | CPU µs/req -c$c |"
+  rule="$rule ---: | ---: | ---: |"
 done
 echo "$header"
 echo "$rule"
@@ -199,15 +233,17 @@ for t in "${TARGETS[@]}"; do
     row="| $t | - | - | - | - | - | - |"
   fi
   for c in $MAX_CONNS; do
-    row="$row ${MAX[$t,$c]} | $(ratio "${MAX[$t,$c]}" "${MAX[haproxy,$c]}") |"
+    row="$row ${MAX[$t,$c]} | $(printf '%.2f' "${RATIO[$t,$c]}") | $(us_per_request "$t" "$c") |"
   done
   echo "$row"
 done
+echo "(max req/s: median of the rounds; vs HAProxy: median of the rounds' ratios;"
+echo " CPU µs/req: the proxy process's user + system time over all its rounds / requests served)"
 if [ "$FIXED" != none ]; then
   awk -v d="$(delta "${P99[frame-proxy]}" "${P99[direct]}")" 'BEGIN {
     printf "goal Δp99 <= 1 ms at the fixed rate: frame-proxy %s ms -> %s\n", d, (d + 0 <= 1 ? "met" : "NOT met") }'
 fi
 for c in $MAX_CONNS; do
-  awk -v r="$(ratio "${MAX[frame-proxy,$c]}" "${MAX[haproxy,$c]}")" -v c="$c" 'BEGIN {
-    printf "goal throughput not below HAProxy, -c%s: %s x -> %s\n", c, r, (r + 0 >= 1 ? "met" : "NOT met") }'
+  awk -v r="${RATIO[frame-proxy,$c]}" -v c="$c" 'BEGIN {
+    printf "goal throughput not below HAProxy, -c%s: %.2f x -> %s\n", c, r, (r + 0 >= 1 ? "met" : "NOT met") }'
 done
