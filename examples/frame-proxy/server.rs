@@ -48,10 +48,15 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<ProxyState>) -> Grac
 }
 
 /// The connection settings: request-header timeout for HTTP/1.1, keep-alive pings for h2c.
+///
+/// HTTP/1.1 responses are written from one buffer (`writev(false)`): one `send` per response
+/// instead of a `writev` costs about 1 µs less system time per request (`wrk -c32`, measured
+/// from `/proc/<pid>/stat`), for a copy of the body bytes into that buffer.
 pub(crate) fn connection_builder(state: &ProxyState) -> Builder<TokioExecutor> {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
+        .writev(false)
         .timer(TokioTimer::new())
         .header_read_timeout(state.config.header_read_timeout);
     builder

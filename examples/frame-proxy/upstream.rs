@@ -205,7 +205,11 @@ impl Paired {
         .map_err(|_| connect_error(io::Error::new(io::ErrorKind::TimedOut, "timed out")))?
         .map_err(connect_error)?;
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        // Requests go out from one buffer (one `send`, not a `writev`), as responses do to
+        // clients (`server::connection_builder`).
+        let (sender, conn) = http1::Builder::new()
+            .writev(false)
+            .handshake(TokioIo::new(stream))
             .await
             .map_err(|source| UpstreamError::Request {
                 authority: authority.to_string(),
