@@ -30,7 +30,8 @@ MAX_CONNS=${MAX_CONNS:-"4 32"}
 ROUNDS=${ROUNDS:-5}
 ROUND_SECS=${ROUND_SECS:-$DURATION}
 REQ_PATH=/readyz
-PROXY_BIN=$TARGET/release/examples/frame-proxy
+# PROXY_BIN: another frame-proxy build to measure (an older commit's, for a before/after).
+PROXY_BIN=${PROXY_BIN:-$TARGET/release/examples/frame-proxy}
 TEST_BIN=$(ls -t "$TARGET"/debug/deps/frame_proxy-* 2>/dev/null | grep -v '\.d$' | head -1 || true)
 for need in "$PROXY_BIN" "$TEST_BIN"; do
   if [ ! -x "$need" ]; then
