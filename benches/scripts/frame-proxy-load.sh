@@ -180,7 +180,8 @@ max_run() { # target conns round
   errs=$(awk '/Non-2xx or 3xx responses/ {n += $NF} /Socket errors/ {n += 1} END {print n + 0}' "$out")
   echo "  round $r $t -c$c: $rps req/s (p50 $(awk '$1 == "50%" {print $2}' "$out"), p99 $(awk '$1 == "99%" {print $2}' "$out"), error lines $errs)"
 }
-median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {
+lines() { tr ' ' '\n' | grep .; } # "a b c" -> one per line
+median() { lines | sort -g | awk '{v[NR] = $1} END {
   if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 us_per_request() { # target conns
   [ -n "${PID[$1]:-}" ] || { echo "-"; return; }
@@ -205,11 +206,10 @@ for c in $MAX_CONNS; do
   for r in $(seq "$ROUNDS"); do
     for i in 0 1 2; do max_run "${TARGETS[$(( (r + i) % 3 ))]}" "$c" "$r"; done
   done
-  for t in "${TARGETS[@]}"; do MAX[$t,$c]=$(echo "${RUNS[$t,$c]}" | median | awk '{printf "%d", $1}'); done
   for t in "${TARGETS[@]}"; do
-    # The ratio of each round's pair, then the median: rounds share the machine's mood.
-    RATIO[$t,$c]=$(paste -d' ' <(echo "${RUNS[$t,$c]}" | tr ' ' '\n' | grep .) \
-        <(echo "${RUNS[haproxy,$c]}" | tr ' ' '\n' | grep .) |
+    MAX[$t,$c]=$(echo "${RUNS[$t,$c]}" | median | awk '{printf "%d", $1}')
+    # The ratio within each round (its runs shared the same moment's load), then the median.
+    RATIO[$t,$c]=$(paste -d' ' <(echo "${RUNS[$t,$c]}" | lines) <(echo "${RUNS[haproxy,$c]}" | lines) |
       awk '{printf "%s ", ($2 > 0 ? $1 / $2 : 0)}' | median)
   done
 done

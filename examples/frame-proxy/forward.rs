@@ -88,8 +88,8 @@ async fn send(
 }
 
 /// Handles one client request; `peer_ip` is its client connection's
-/// [`crate::headers::peer_ip`], `paired` holds
-/// that connection's upstream connections (used for HTTP/1.x requests).
+/// [`crate::headers::peer_ip`], `paired` holds that connection's upstream connections (used
+/// for HTTP/1.x requests).
 pub(crate) async fn handle(
     state: &'static Arc<ProxyState>,
     peer_ip: HeaderValue,

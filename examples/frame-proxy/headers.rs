@@ -5,14 +5,11 @@ use std::net::SocketAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-/// Response header naming the color that served the request.
-pub(crate) const COLOR_HEADER: &str = "x-frame-color";
-
 // Header names the hot path uses are parsed once, here: looking a header up by `&str` parses
 // and hashes the name on every call.
 
-/// [`COLOR_HEADER`] as a header name.
-pub(crate) static COLOR: HeaderName = HeaderName::from_static(COLOR_HEADER);
+/// Response header naming the color that served the request.
+pub(crate) static COLOR: HeaderName = HeaderName::from_static("x-frame-color");
 /// The MCP session header.
 pub(crate) static SESSION: HeaderName = HeaderName::from_static("mcp-session-id");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");

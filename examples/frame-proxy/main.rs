@@ -10,8 +10,9 @@
 //! cargo run --example frame-proxy -- rollback   # flip back while the old color is alive
 //! ```
 //!
-//! Data plane (`server`, `lanes`, `upstream`, `forward`, `body`) and control plane (`control`, `swap`, `probe`) share
-//! only [`state::ProxyState`]; the hot path reads the routing state with one `ArcSwap` load.
+//! Data plane (`server`, `lanes`, `upstream`, `forward`, `headers`, `body`) and control plane
+//! (`control`, `swap`, `probe`) share only [`state::ProxyState`]; the hot path reads the
+//! routing state with one `ArcSwap` load.
 
 mod affinity;
 mod body;
