@@ -96,11 +96,11 @@ fn start_lane(
         .name(format!("frame-proxy-data-{index}"))
         .spawn(move || {
             runtime.block_on(async move {
-                let builder = server::connection_builder(state);
+                let builders = Arc::new(server::Builders::new(state));
                 while let Some((stream, peer, watcher)) = rx.recv().await {
                     match TcpStream::from_std(stream) {
                         Ok(stream) => {
-                            server::serve_connection(&builder, state, stream, peer, watcher);
+                            server::serve_connection(&builders, state, stream, peer, watcher);
                         }
                         Err(e) => tracing::warn!(error = %e, "cannot take over a connection"),
                     }

@@ -10,9 +10,9 @@
 //! cargo run --example frame-proxy -- rollback   # flip back while the old color is alive
 //! ```
 //!
-//! Data plane (`server`, `lanes`, `upstream`, `forward`, `headers`, `body`) and control plane
-//! (`control`, `swap`, `probe`) share only [`state::ProxyState`]; the hot path reads the
-//! routing state with one `ArcSwap` load.
+//! Data plane (`server`, `sniff`, `lanes`, `upstream`, `forward`, `headers`, `body`) and
+//! control plane (`control`, `swap`, `probe`) share only [`state::ProxyState`]; the hot path
+//! reads the routing state with one `ArcSwap` load.
 
 mod affinity;
 mod body;
@@ -30,6 +30,7 @@ mod probe;
 mod routing;
 mod server;
 mod signal;
+mod sniff;
 mod state;
 mod state_file;
 mod swap;

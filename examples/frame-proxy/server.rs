@@ -2,19 +2,21 @@
 //! watched for graceful shutdown and served on one of the data-plane threads ([`crate::lanes`])
 //! together with its own upstream connections ([`crate::upstream`]).
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::forward;
 use crate::headers;
 use crate::lanes::Lanes;
+use crate::sniff::{Protocol, sniff};
 use crate::state::ProxyState;
 use crate::upstream::Paired;
 
@@ -26,7 +28,7 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<ProxyState>) -> Grac
     let graceful = GracefulShutdown::new();
     let lanes = Lanes::start(state);
     // Serves here only when no data-plane thread could be started.
-    let builder = connection_builder(state);
+    let builders = Arc::new(Builders::new(state));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -42,34 +44,46 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<ProxyState>) -> Grac
         };
         let _ = stream.set_nodelay(true);
         if let Some((stream, peer, watcher)) = lanes.hand(stream, peer, graceful.watcher()) {
-            serve_connection(&builder, state, stream, peer, watcher);
+            serve_connection(&builders, state, stream, peer, watcher);
         }
     }
 }
 
-/// The connection settings: request-header timeout for HTTP/1.1, keep-alive pings for h2c.
-///
-/// HTTP/1.1 responses are written from one buffer (`writev(false)`): one `send` per response
-/// instead of a `writev` costs about 1 µs less system time per request (`wrk -c32`, measured
-/// from `/proc/<pid>/stat`), for a copy of the body bytes into that buffer.
-pub(crate) fn connection_builder(state: &ProxyState) -> Builder<TokioExecutor> {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .writev(false)
-        .timer(TokioTimer::new())
-        .header_read_timeout(state.config.header_read_timeout);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Duration::from_secs(20));
-    builder
+/// The connection settings of one data-plane thread: request-header timeout for HTTP/1.1,
+/// keep-alive pings for h2c.
+pub(crate) struct Builders {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+    /// How long a new connection may take to send its first bytes.
+    first_bytes: Duration,
+}
+
+impl Builders {
+    /// HTTP/1.1 responses are written from one buffer (`writev(false)`): one `send` per
+    /// response instead of a `writev` costs about 1 µs less system time per request (`wrk
+    /// -c32`, measured from `/proc/<pid>/stat`), for a copy of the body bytes into that buffer.
+    pub(crate) fn new(state: &ProxyState) -> Self {
+        let mut http1 = http1::Builder::new();
+        http1
+            .writev(false)
+            .timer(TokioTimer::new())
+            .header_read_timeout(state.config.header_read_timeout);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Duration::from_secs(20));
+        Builders {
+            http1,
+            http2,
+            first_bytes: state.config.header_read_timeout,
+        }
+    }
 }
 
 /// Serves one client connection in a task of the current runtime, beside its upstream
 /// connections (driven from the same task).
 pub(crate) fn serve_connection(
-    builder: &Builder<TokioExecutor>,
+    builders: &Arc<Builders>,
     state: &'static Arc<ProxyState>,
     stream: TcpStream,
     peer: SocketAddr,
@@ -82,19 +96,37 @@ pub(crate) fn serve_connection(
         let peer_ip = headers::peer_ip(peer);
         service_fn(move |req| forward::handle(state, peer_ip.clone(), Arc::clone(&paired), req))
     };
-    let connection = builder
-        .serve_connection(TokioIo::new(stream), service)
-        .into_owned();
-    let connection = watcher.watch(connection);
+    let builders = Arc::clone(builders);
     tokio::spawn(async move {
-        tokio::select! {
-            biased;
-            ended = connection => {
-                if let Err(e) = ended {
-                    tracing::debug!(error = %e, "client connection ended with an error");
-                }
+        let Some(protocol) = sniff(&stream, builders.first_bytes).await else {
+            tracing::debug!("client connection sent no request in time; closed");
+            return;
+        };
+        let io = TokioIo::new(stream);
+        let ended = match protocol {
+            Protocol::Http1 => {
+                let connection = watcher.watch(builders.http1.serve_connection(io, service));
+                drop(builders);
+                beside(connection, &paired).await
             }
-            () = paired.reap() => {}
+            Protocol::H2c => {
+                let connection = watcher.watch(builders.http2.serve_connection(io, service));
+                drop(builders);
+                beside(connection, &paired).await
+            }
+        };
+        if let Some(Err(e)) = ended {
+            tracing::debug!(error = %e, "client connection ended with an error");
         }
     });
+}
+
+/// Runs `connection` with the reaper of its parked upstream connections; `None` never (the
+/// reaper runs until the connection ends).
+async fn beside<F: Future>(connection: F, paired: &Paired) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        ended = connection => Some(ended),
+        () = paired.reap() => None,
+    }
 }

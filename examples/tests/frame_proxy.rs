@@ -840,6 +840,127 @@ async fn each_client_connection_keeps_its_own_upstream_connection_within_the_bou
     }
 }
 
+/// Sends `count` POSTs, one after the other, over one HTTP/1.1 client connection; returns each
+/// status with the time it took.
+async fn posts_on_one_connection(proxy: &Proxy, count: usize) -> Vec<(StatusCode, Duration)> {
+    let tcp = tokio::net::TcpStream::connect(proxy.listen.as_str())
+        .await
+        .unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut answers = Vec::new();
+    for n in 0..count {
+        let request = http::Request::post("/frame/mcp")
+            .header(http::header::HOST, proxy.listen.as_str())
+            .body(http_body_util::Full::new(Bytes::from(format!("{n}"))))
+            .unwrap();
+        let started = Instant::now();
+        sender.ready().await.unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(10), sender.send_request(request))
+            .await
+            .expect("no answer within 10 s")
+            .unwrap();
+        let status = response.status();
+        http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap();
+        answers.push((status, started.elapsed()));
+    }
+    answers
+}
+
+/// `response_timeout_ms` bounds each request on its own: a frame server that never answers
+/// gets a 504 after it (over HTTP/1.1 and h2c), and requests on one client connection that
+/// each answer within it are not cut however long the connection lives. A client that stops
+/// in the middle of a request head, or stays silent on a kept-alive connection, is closed after
+/// `header_read_timeout_ms`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_cut_silent_frame_servers_and_slow_clients() {
+    use support::raw::{Answer, IdleClosingServer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("proxy.yaml");
+    std::fs::write(
+        &config,
+        "response_timeout_ms: 400\nheader_read_timeout_ms: 400\n",
+    )
+    .unwrap();
+    let silent =
+        IdleClosingServer::start_answering(Duration::from_secs(30), None, Answer::Never).await;
+    let late = IdleClosingServer::start_answering(
+        Duration::from_secs(30),
+        None,
+        Answer::After(Duration::from_millis(150)),
+    )
+    .await;
+    let start = |name: &str, port: u16| {
+        let dir = dir.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        Proxy::start_urls(
+            &dir,
+            &format!("http://127.0.0.1:{port}"),
+            "http://127.0.0.1:9",
+            &["--config", config.to_str().unwrap()],
+            &[],
+        )
+    };
+    let (proxy, proxy_late) = (start("silent", silent.port), start("late", late.port));
+    let (timeout, limit) = (Duration::from_millis(400), Duration::from_secs(5));
+
+    // The frame server never answers: 504 after the timeout, on every request of a connection.
+    for (status, took) in posts_on_one_connection(&proxy, 2).await {
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+        assert!(took >= timeout && took < limit, "504 after {took:?}");
+    }
+    let h2 = h2c_client();
+    let started = Instant::now();
+    let (status, _, _) = send(
+        &h2,
+        Method::POST,
+        &proxy.url("/frame/mcp"),
+        &[],
+        "{}".into(),
+    )
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "h2c");
+    assert!(took >= timeout && took < limit, "h2c 504 after {took:?}");
+    assert_eq!(silent.requests.load(Ordering::SeqCst), 3);
+
+    // It answers each request after 150 ms: six in a row on one connection (900 ms in all,
+    // more than the timeout) all succeed.
+    for (status, took) in posts_on_one_connection(&proxy_late, 6).await {
+        assert_eq!(status, StatusCode::OK, "answered after {took:?}");
+    }
+    assert_eq!(late.requests.load(Ordering::SeqCst), 6);
+
+    // A request head that stops half-way: the connection is closed after the header timeout.
+    for partial in [&b"POST /frame/mcp HTTP/1.1\r\nHost: x\r\n"[..], b""] {
+        let mut tcp = tokio::net::TcpStream::connect(proxy.listen.as_str())
+            .await
+            .unwrap();
+        tcp.write_all(partial).await.unwrap();
+        let started = Instant::now();
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(limit, tcp.read_to_end(&mut rest)).await;
+        assert!(
+            read.is_ok(),
+            "still open after {limit:?} ({} bytes sent)",
+            partial.len()
+        );
+        let took = started.elapsed();
+        assert!(
+            took >= timeout - Duration::from_millis(50),
+            "closed after {took:?}"
+        );
+    }
+}
+
 /// The control API refuses browsers, unknown paths and wrong methods.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_api_refuses_what_it_does_not_serve() {

@@ -1,5 +1,5 @@
 //! The frame-proxy example's unit tests (config and backend URLs, session affinity, reading a
-//! challenge, the headers it adds and removes).
+//! challenge, the headers it adds and removes, telling HTTP/1.x from h2c).
 //!
 //! They live beside the code in `#[cfg(test)]` modules; this target compiles those
 //! self-contained modules on their own so `cargo test` runs them. (Marking the example
@@ -19,3 +19,5 @@ mod color;
 mod config;
 #[path = "../frame-proxy/headers.rs"]
 mod headers;
+#[path = "../frame-proxy/sniff.rs"]
+mod sniff;

@@ -1,6 +1,7 @@
 //! A bare HTTP/1.1 backend that closes every keep-alive connection after it has been idle
-//! for a fixed time, as real servers do. Hand-written (rather than axum/hyper) because the
-//! test needs exact control of when the server closes an idle connection.
+//! for a fixed time, as real servers do, and answers at once, late or never. Hand-written
+//! (rather than axum/hyper) because the tests need exact control of when the server answers
+//! and when it closes an idle connection.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,6 +9,17 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+/// When the server answers a request it has read.
+#[derive(Clone, Copy)]
+pub(crate) enum Answer {
+    /// At once.
+    Now,
+    /// After this long.
+    After(Duration),
+    /// Never (the connection stays open until the other side closes it).
+    Never,
+}
 
 /// The running server: its port, how many connections it accepted and requests it read.
 pub(crate) struct IdleClosingServer {
@@ -20,6 +32,15 @@ impl IdleClosingServer {
     /// Starts serving on 127.0.0.1 in the current runtime. The request number `drop_nth`
     /// (counting from 1) is read completely and then the connection is closed unanswered.
     pub(crate) async fn start(idle: Duration, drop_nth: Option<usize>) -> IdleClosingServer {
+        Self::start_answering(idle, drop_nth, Answer::Now).await
+    }
+
+    /// Same, answering each request as `answer` says.
+    pub(crate) async fn start_answering(
+        idle: Duration,
+        drop_nth: Option<usize>,
+        answer: Answer,
+    ) -> IdleClosingServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -32,7 +53,7 @@ impl IdleClosingServer {
                     return;
                 };
                 let n = counter.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve(stream, idle, n, seen.clone(), drop_nth));
+                tokio::spawn(serve(stream, idle, n, seen.clone(), drop_nth, answer));
             }
         });
         IdleClosingServer {
@@ -49,6 +70,7 @@ async fn serve(
     connection: usize,
     requests: Arc<AtomicUsize>,
     drop_nth: Option<usize>,
+    answer: Answer,
 ) {
     let mut buffer = Vec::new();
     loop {
@@ -86,6 +108,16 @@ async fn serve(
         let number = requests.fetch_add(1, Ordering::SeqCst) + 1;
         if Some(number) == drop_nth {
             return; // the request was received: the proxy must not send it again
+        }
+        match answer {
+            Answer::Now => {}
+            Answer::After(delay) => tokio::time::sleep(delay).await,
+            Answer::Never => {
+                // Holds the connection until the proxy closes it.
+                let mut rest = [0u8; 4096];
+                while matches!(stream.read(&mut rest).await, Ok(n) if n > 0) {}
+                return;
+            }
         }
         let body = format!("{{\"connection\":{connection},\"bytes\":{length}}}");
         let response = format!(
