@@ -42,6 +42,8 @@ enum Failure {
     Pooled(hyper_util::client::legacy::Error),
     /// From the client connection's own upstream connection (HTTP/1.1).
     Paired(UpstreamError),
+    /// No response head within `response_timeout_ms`.
+    TimedOut,
 }
 
 impl Failure {
@@ -49,6 +51,7 @@ impl Failure {
         match self {
             Failure::Pooled(e) => e.is_connect(),
             Failure::Paired(e) => e.is_connect(),
+            Failure::TimedOut => false,
         }
     }
 
@@ -56,32 +59,39 @@ impl Failure {
         match self {
             Failure::Pooled(e) => crate::error_chain(e),
             Failure::Paired(e) => crate::error_chain(e),
+            Failure::TimedOut => "no response in time".to_owned(),
         }
     }
 }
 
 /// Sends `upstream` to `color`: over the client connection's own upstream connection for
-/// HTTP/1.1 clients, through the pooled client for HTTP/2 ones (`paired` is `None`).
+/// HTTP/1.1 clients, through the pooled client for HTTP/2 ones (`paired` is `None`). The
+/// response head must arrive by `deadline`.
 async fn send(
     state: &ProxyState,
     paired: Option<&Arc<Paired>>,
     color: Color,
     upstream: Request<Incoming>,
+    deadline: Instant,
 ) -> Result<(Response<Incoming>, Option<Lease>), Failure> {
     match paired {
         Some(paired) => {
-            let (response, conn) = paired
-                .send(color, upstream)
-                .await
-                .map_err(Failure::Paired)?;
+            let (response, conn) =
+                paired
+                    .send(color, upstream, deadline)
+                    .await
+                    .map_err(|e| match e {
+                        UpstreamError::TimedOut => Failure::TimedOut,
+                        e => Failure::Paired(e),
+                    })?;
             Ok((response, Some(Lease::new(Arc::clone(paired), color, conn))))
         }
         None => {
-            let response = state
-                .data_client
-                .request(upstream)
-                .await
-                .map_err(Failure::Pooled)?;
+            let response =
+                tokio::time::timeout_at(deadline.into(), state.data_client.request(upstream))
+                    .await
+                    .map_err(|_| Failure::TimedOut)?
+                    .map_err(Failure::Pooled)?;
             Ok((response, None))
         }
     }
@@ -171,28 +181,24 @@ pub(crate) async fn handle(
     parts.version = Version::HTTP_11;
     let upstream = Request::from_parts(parts, body);
 
-    let result = tokio::time::timeout(
-        state.config.response_timeout,
-        send(state, paired, color, upstream),
-    )
-    .await;
-    let (mut response, lease) = match result {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(error)) => {
+    let deadline = started + state.config.response_timeout;
+    let (mut response, lease) = match send(state, paired, color, upstream, deadline).await {
+        Ok(answer) => answer,
+        Err(Failure::TimedOut) => {
+            tracing::warn!(%method, %path, %color, "frame server response timed out");
+            maybe_auto_rollback(state, color, true);
+            return Ok(text(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("frame-proxy: the {color} frame server did not answer in time\n"),
+            ));
+        }
+        Err(error) => {
             // The error names the backend address and the kind of failure, never a header.
             tracing::warn!(%method, %path, %color, connect = error.is_connect(), error = %error.chain(), "frame server did not answer");
             maybe_auto_rollback(state, color, true);
             return Ok(text(
                 StatusCode::BAD_GATEWAY,
                 format!("frame-proxy: the {color} frame server did not answer\n"),
-            ));
-        }
-        Err(_) => {
-            tracing::warn!(%method, %path, %color, "frame server response timed out");
-            maybe_auto_rollback(state, color, true);
-            return Ok(text(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!("frame-proxy: the {color} frame server did not answer in time\n"),
             ));
         }
     };
