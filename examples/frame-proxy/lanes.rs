@@ -96,7 +96,7 @@ fn start_lane(
         .name(format!("frame-proxy-data-{index}"))
         .spawn(move || {
             runtime.block_on(async move {
-                let builders = Arc::new(server::Builders::new(state));
+                let builders = Arc::new(server::Builders::for_lane(state));
                 while let Some((stream, peer, watcher)) = rx.recv().await {
                     match TcpStream::from_std(stream) {
                         Ok(stream) => {

@@ -10,9 +10,9 @@
 //! cargo run --example frame-proxy -- rollback   # flip back while the old color is alive
 //! ```
 //!
-//! Data plane (`server`, `sniff`, `lanes`, `upstream`, `forward`, `headers`, `body`) and
-//! control plane (`control`, `swap`, `probe`) share only [`state::ProxyState`]; the hot path
-//! reads the routing state with one `ArcSwap` load.
+//! Data plane (`server`, `sniff`, `lanes`, `timer`, `upstream`, `forward`, `headers`,
+//! `body`) and control plane (`control`, `swap`, `probe`) share only [`state::ProxyState`];
+//! the hot path reads the routing state with one `ArcSwap` load.
 
 mod affinity;
 mod body;
@@ -34,6 +34,7 @@ mod sniff;
 mod state;
 mod state_file;
 mod swap;
+mod timer;
 mod upstream;
 
 use std::process::ExitCode;

@@ -1,5 +1,5 @@
 //! The frame-proxy example's unit tests (config and backend URLs, session affinity, reading a
-//! challenge, the headers it adds and removes, telling HTTP/1.x from h2c).
+//! challenge, the headers it adds and removes, telling HTTP/1.x from h2c, the reusing header timer).
 //!
 //! They live beside the code in `#[cfg(test)]` modules; this target compiles those
 //! self-contained modules on their own so `cargo test` runs them. (Marking the example
@@ -21,3 +21,5 @@ mod config;
 mod headers;
 #[path = "../frame-proxy/sniff.rs"]
 mod sniff;
+#[path = "../frame-proxy/timer.rs"]
+mod timer;
