@@ -803,14 +803,7 @@ async fn each_client_connection_keeps_its_own_upstream_connection_within_the_bou
         // Two client connections (exactly two: hyper's single-connection client), five
         // requests each, one after the other.
         for i in 0..2 {
-            let tcp = tokio::net::TcpStream::connect(proxy.listen.as_str())
-                .await
-                .unwrap();
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-                    .await
-                    .unwrap();
-            let driver = tokio::spawn(connection);
+            let (mut sender, driver) = one_connection(&proxy).await;
             for n in 0..5 {
                 let body = Bytes::from(format!("{i}-{n}"));
                 let request = http::Request::post("/frame/mcp")
@@ -840,17 +833,28 @@ async fn each_client_connection_keeps_its_own_upstream_connection_within_the_bou
     }
 }
 
-/// Sends `count` POSTs, one after the other, over one HTTP/1.1 client connection; returns each
-/// status with the time it took.
-async fn posts_on_one_connection(proxy: &Proxy, count: usize) -> Vec<(StatusCode, Duration)> {
+/// One HTTP/1.1 client connection to the proxy (hyper's single-connection client): its request
+/// handle and the task that drives it.
+async fn one_connection(
+    proxy: &Proxy,
+) -> (
+    hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+) {
     let tcp = tokio::net::TcpStream::connect(proxy.listen.as_str())
         .await
         .unwrap();
-    let (mut sender, connection) =
+    let (sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
             .await
             .unwrap();
-    tokio::spawn(connection);
+    (sender, tokio::spawn(connection))
+}
+
+/// Sends `count` POSTs, one after the other, over one HTTP/1.1 client connection; returns each
+/// status with the time it took.
+async fn posts_on_one_connection(proxy: &Proxy, count: usize) -> Vec<(StatusCode, Duration)> {
+    let (mut sender, _driver) = one_connection(proxy).await;
     let mut answers = Vec::new();
     for n in 0..count {
         let request = http::Request::post("/frame/mcp")
