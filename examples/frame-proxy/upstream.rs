@@ -74,8 +74,9 @@ pub(crate) struct Upstream {
     conn: Option<Pin<Box<Connection<Io, Incoming>>>>,
     /// The response deadline of the request in flight. One timer per connection, moved to each
     /// request's deadline: a deadline later than the last one only updates tokio's timer entry,
-    /// where a timer per request is put into tokio's timer wheel and taken out again (about a
-    /// quarter microsecond per request, measured under `wrk -c32`).
+    /// where a timer per request is put into tokio's timer wheel and taken out again (a
+    /// throwaway build without this timer and the request-header one spent about 0.5 µs less
+    /// CPU per request under `wrk -c32`).
     deadline: Pin<Box<Sleep>>,
 }
 
