@@ -56,8 +56,6 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<ProxyState>) -> Grac
 pub(crate) struct Builders {
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
-    /// How long a new connection may take to send its first bytes.
-    first_bytes: Duration,
 }
 
 impl Builders {
@@ -87,11 +85,7 @@ impl Builders {
         http2
             .timer(TokioTimer::new())
             .keep_alive_interval(Duration::from_secs(20));
-        Builders {
-            http1,
-            http2,
-            first_bytes: state.config.header_read_timeout,
-        }
+        Builders { http1, http2 }
     }
 }
 
@@ -113,7 +107,8 @@ pub(crate) fn serve_connection(
     };
     let builders = Arc::clone(builders);
     tokio::spawn(async move {
-        let Some(protocol) = sniff(&stream, builders.first_bytes).await else {
+        // A new connection has the request-header timeout to send its first bytes.
+        let Some(protocol) = sniff(&stream, state.config.header_read_timeout).await else {
             tracing::debug!("client connection sent no request in time; closed");
             return;
         };
@@ -121,12 +116,10 @@ pub(crate) fn serve_connection(
         let ended = match protocol {
             Protocol::Http1 => {
                 let connection = watcher.watch(builders.http1.serve_connection(io, service));
-                drop(builders);
                 beside(connection, &paired).await
             }
             Protocol::H2c => {
                 let connection = watcher.watch(builders.http2.serve_connection(io, service));
-                drop(builders);
                 beside(connection, &paired).await
             }
         };
