@@ -158,7 +158,7 @@ async fn run(args: RunArgs) -> ExitCode {
         "shutting down"
     );
     state.shutdown.fire();
-    // SSE streams never end by themselves (FIELD-NOTES): end them now, at an event boundary,
+    // SSE streams never end by themselves: end them now, at an event boundary,
     // so the graceful wait covers only ordinary requests.
     for color in color::Color::ALL {
         state.end_streams(color);

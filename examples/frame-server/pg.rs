@@ -5,7 +5,7 @@
 //! Written here rather than reusing axe-isolation's test harness: that cluster is private
 //! to the crate's `testing` module, throwaway (a temporary folder removed at exit) and
 //! reached through a random port, while dev mode needs a cluster that keeps its data.
-//! The root trick is the same (FIELD-NOTES): PostgreSQL refuses to run as root, so as root
+//! The root trick is the same: PostgreSQL refuses to run as root, so as root
 //! `initdb` and `pg_ctl` run as the `postgres` OS user through `runuser`.
 
 use std::ffi::OsString;
